@@ -1,0 +1,1 @@
+"""JSON controllers, by client: people (owners), and later carriers, platforms, callers."""

@@ -1,0 +1,142 @@
+"""The people's API for owners: codes, sign-up, sessions, inventory, heirs, contacts, audit trail."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
+
+from app.api.schemas import (
+    Accepted,
+    AuditEntry,
+    BindingCreate,
+    BindingOut,
+    BindingPatch,
+    CodeRequest,
+    ContactCreate,
+    ContactOut,
+    HeirCreate,
+    HeirOut,
+    OwnerCreate,
+    OwnerCreated,
+    PlatformOut,
+    SessionCreate,
+    SessionCreated,
+    out,
+)
+from app.domain.numbers import normalize
+from app.services import accounts, codes, inventory
+from app.services.accounts import Principal
+from app.settings import get_settings
+from app.web.auth import api_principal, bearer_token, client_of
+from app.web.i18n import negotiate
+
+TAG_AUTH = "Owners: sign-up and sessions"
+TAG_INVENTORY = "Owners: inventory"
+
+
+class CodesAndSessions(Controller):
+    path = "/v1"
+    tags = [TAG_AUTH]
+
+    @post("/otp", status_code=202, summary="Send a one-time code to a number")
+    async def request_code(self, request: Request, data: JSONBody[CodeRequest]) -> Accepted:
+        number = normalize(data.phone_number, get_settings().default_region)
+        lang = negotiate(None, request.headers.get("accept-language"))
+        await codes.send_code(number, codes.purpose(data.purpose), client=client_of(request), locale=lang)
+        return Accepted()
+
+    @post("/owners", status_code=201, summary="Sign up: number + code + password + e-mail")
+    async def sign_up(self, request: Request, data: JSONBody[OwnerCreate]) -> OwnerCreated:
+        lang = negotiate(None, request.headers.get("accept-language"))
+        owner_id, token = await accounts.sign_up(
+            data.phone_number, data.code, data.password, data.email, client=client_of(request),
+            locale=lang, user_agent=request.headers.get("user-agent", ""),
+        )
+        return OwnerCreated(owner_id=owner_id, token=token)
+
+    @post("/sessions", status_code=201, summary="Log in: password, and a `login` code as second factor")
+    async def log_in(self, request: Request, data: JSONBody[SessionCreate]) -> SessionCreated:
+        token = await accounts.log_in(data.phone_number, data.password, data.code, client=client_of(request),
+                                      user_agent=request.headers.get("user-agent", ""))
+        return SessionCreated(token=token)
+
+    @delete("/sessions/current", status_code=204, summary="Log out (revokes the bearer token)",
+            dependencies={"principal": Provide(api_principal)})
+    async def log_out(self, request: Request, principal: NamedDependency[Principal]) -> None:
+        await accounts.log_out(bearer_token(request) or "")
+
+
+class Catalog(Controller):
+    path = "/v1/platforms"
+    tags = ["Catalog"]
+
+    @get("/", summary="The platform catalog owners pick from")
+    async def platforms(self) -> list[PlatformOut]:
+        return out(await inventory.list_platforms(), list[PlatformOut])
+
+
+def _binding_input(data: BindingCreate | BindingPatch) -> inventory.BindingInput:
+    values = {f: getattr(data, f) for f in data.__struct_fields__}
+    return inventory.BindingInput(**{k: (inventory.UNSET if v is msgspec.UNSET else v) for k, v in values.items()})
+
+
+class Inventory(Controller):
+    path = "/v1/me"
+    tags = [TAG_INVENTORY]
+    dependencies = {"principal": Provide(api_principal)}
+
+    @get("/bindings", summary="List my bindings")
+    async def list_bindings(self, principal: NamedDependency[Principal]) -> list[BindingOut]:
+        return out(await inventory.list_bindings(principal.owner_id), list[BindingOut])
+
+    @post("/bindings", status_code=201, summary="Add a binding")
+    async def add_binding(self, principal: NamedDependency[Principal], data: JSONBody[BindingCreate]) -> BindingOut:
+        return out(await inventory.add_binding(principal.owner_id, _binding_input(data)), BindingOut)
+
+    @get("/bindings/{binding_id:uuid}", summary="Read one of my bindings")
+    async def get_binding(self, principal: NamedDependency[Principal], binding_id: FromPath[uuid.UUID]) -> BindingOut:
+        return out(await inventory.get_binding(principal.owner_id, binding_id), BindingOut)
+
+    @patch("/bindings/{binding_id:uuid}", summary="Change one of my bindings")
+    async def edit_binding(self, principal: NamedDependency[Principal], binding_id: FromPath[uuid.UUID],
+                           data: JSONBody[BindingPatch]) -> BindingOut:
+        return out(await inventory.edit_binding(principal.owner_id, binding_id, _binding_input(data)), BindingOut)
+
+    @delete("/bindings/{binding_id:uuid}", status_code=204, summary="Remove one of my bindings")
+    async def remove_binding(self, principal: NamedDependency[Principal], binding_id: FromPath[uuid.UUID]) -> None:
+        await inventory.remove_binding(principal.owner_id, binding_id)
+
+    @get("/heirs", summary="List my heirs")
+    async def list_heirs(self, principal: NamedDependency[Principal]) -> list[HeirOut]:
+        return out(await inventory.list_heirs(principal.owner_id), list[HeirOut])
+
+    @post("/heirs", status_code=201, summary="Name an heir (the invitation itself comes later)")
+    async def add_heir(self, principal: NamedDependency[Principal], data: JSONBody[HeirCreate]) -> HeirOut:
+        heir = await inventory.add_heir(principal.owner_id, data.name, data.email, data.relationship,
+                                        data.phone_number, data.is_executor)
+        return out(heir, HeirOut)
+
+    @delete("/heirs/{heir_id:uuid}", status_code=204, summary="Remove an heir")
+    async def remove_heir(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> None:
+        await inventory.remove_heir(principal.owner_id, heir_id)
+
+    @get("/contacts", summary="My contact channels besides the number")
+    async def list_contacts(self, principal: NamedDependency[Principal]) -> list[ContactOut]:
+        return out(await inventory.list_contacts(principal.owner_id), list[ContactOut])
+
+    @post("/contacts", status_code=201, summary="Add a contact channel")
+    async def add_contact(self, principal: NamedDependency[Principal], data: JSONBody[ContactCreate]) -> ContactOut:
+        return out(await inventory.add_contact(principal.owner_id, principal.e164, data.kind, data.address),
+                   ContactOut)
+
+    @delete("/contacts/{contact_id:uuid}", status_code=204, summary="Remove a contact channel (not the last)")
+    async def remove_contact(self, principal: NamedDependency[Principal], contact_id: FromPath[uuid.UUID]) -> None:
+        await inventory.remove_contact(principal.owner_id, contact_id)
+
+    @get("/audit", summary="The audit trail of my account, newest first")
+    async def audit_trail(self, principal: NamedDependency[Principal]) -> list[AuditEntry]:
+        return out(await inventory.audit_trail(principal.owner_id), list[AuditEntry])

@@ -1,0 +1,145 @@
+"""Request and response bodies of the people's API. Strict: unknown fields are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+Phone = Annotated[str, Meta(min_length=1, max_length=32, description="E.164, or national form in the default region")]
+Code = Annotated[str, Meta(min_length=1, max_length=12, description="the 6-digit one-time code")]
+Password = Annotated[str, Meta(min_length=1, max_length=256)]
+Email = Annotated[str, Meta(min_length=3, max_length=254)]
+BindingTypes = Annotated[list[Literal["login", "recovery", "2fa", "payment"]], Meta(min_length=1, max_length=4)]
+DispositionName = Literal["unbind", "handover", "memorialize", "delete", "notify"]
+Hint = Annotated[str, Meta(max_length=200)]
+Instructions = Annotated[str, Meta(max_length=4000)]
+
+
+class Strict(Struct, forbid_unknown_fields=True):
+    pass
+
+
+class CodeRequest(Strict):
+    phone_number: Phone
+    purpose: Literal["signup", "login", "new_holder", "step_up"]
+
+
+class Accepted(Struct):
+    status: str = "accepted"
+
+
+class OwnerCreate(Strict):
+    phone_number: Phone
+    code: Code
+    password: Password
+    email: Email
+
+
+class OwnerCreated(Struct):
+    owner_id: uuid.UUID
+    token: str
+
+
+class SessionCreate(Strict):
+    phone_number: Phone
+    password: Password
+    code: Code
+
+
+class SessionCreated(Struct):
+    token: str
+
+
+class PlatformOut(Struct):
+    id: uuid.UUID
+    slug: str
+    name: str
+    name_zh: str
+    region: str
+    category: str
+
+
+class PlatformRef(Struct):
+    id: uuid.UUID
+    slug: str
+    name: str
+    name_zh: str
+
+
+class BindingCreate(Strict):
+    platform_id: uuid.UUID
+    binding_types: BindingTypes
+    disposition: DispositionName
+    account_hint: Hint | None = None
+    heir_id: uuid.UUID | None = None
+    instructions: Instructions | None = None
+
+
+class BindingPatch(Strict):
+    platform_id: uuid.UUID | UnsetType = UNSET
+    binding_types: BindingTypes | UnsetType = UNSET
+    disposition: DispositionName | UnsetType = UNSET
+    account_hint: Hint | None | UnsetType = UNSET
+    heir_id: uuid.UUID | None | UnsetType = UNSET
+    instructions: Instructions | None | UnsetType = UNSET
+
+
+class BindingOut(Struct):
+    id: uuid.UUID
+    platform_id: uuid.UUID
+    platform: PlatformRef
+    binding_types: list[str]
+    account_hint: str | None
+    disposition: str
+    heir_id: uuid.UUID | None
+    instructions: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class HeirCreate(Strict):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    email: Email
+    relationship: Annotated[str, Meta(max_length=50)] = ""
+    phone_number: Phone | None = None
+    is_executor: bool = False
+
+
+class HeirOut(Struct):
+    id: uuid.UUID
+    name: str
+    email: str
+    phone_number: str | None
+    relationship: str
+    is_executor: bool
+    rank: int
+    status: str
+    created_at: dt.datetime
+
+
+class ContactCreate(Strict):
+    kind: Literal["email", "phone"]
+    address: Annotated[str, Meta(min_length=3, max_length=254)]
+
+
+class ContactOut(Struct):
+    id: uuid.UUID
+    kind: str
+    address: str
+    created_at: dt.datetime
+
+
+class AuditEntry(Struct):
+    seq: int
+    at: dt.datetime
+    action: str
+    actor: str
+    subject: str
+
+
+def out(value: object, kind: type):
+    return msgspec.convert(value, kind)

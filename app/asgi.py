@@ -1,0 +1,71 @@
+"""create_app(): the Litestar application with every controller, the templates and the error mapping."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app import __version__
+from app.api.health import healthz, readyz
+from app.api.people import Catalog, CodesAndSessions, Inventory
+from app.errors import HeirlineError
+from app.paths import PACKAGE, TEMPLATES
+from app.settings import get_settings
+from app.storage.engine import close_database, prepare_database
+from app.web import errors
+from app.web.middleware import headers_middleware
+from app.web.pages import OwnerPages, PublicPages
+
+log = logging.getLogger("heirline")
+
+# token-authenticated APIs never read the session cookie, so they need no CSRF token
+CSRF_EXEMPT = [r"^/v1/", r"^/hooks/", r"^/ssf/", r"^/number-recycling/", r"^/schema"]
+
+
+@asynccontextmanager
+async def database(app: Litestar) -> AsyncIterator[None]:
+    await prepare_database(pool=get_settings().db_pool_size > 0)
+    try:
+        yield
+    finally:
+        await close_database()
+
+
+def create_app() -> Litestar:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.is_production and not (settings.smtp_url and settings.sms_gateway_url):
+        log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
+    return Litestar(
+        route_handlers=[
+            healthz, readyz, CodesAndSessions, Catalog, Inventory, PublicPages, OwnerPages,
+            create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
+        ],
+        lifespan=[database],
+        middleware=[headers_middleware],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key.decode(), cookie_secure=settings.cookie_secure,
+            cookie_samesite="lax", exclude=CSRF_EXEMPT,
+        ),
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        exception_handlers={HeirlineError: errors.handle, Exception: errors.handle},
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Heirline", version=__version__, path="/schema",
+            description="Digital-legacy and account-inheritance registry built around the life cycle of a "
+            "mobile number. Errors are RFC 9457 problem+json with an `err` member.",
+            components=Components(security_schemes={
+                "session": SecurityScheme(type="http", scheme="bearer", description="session token from POST /v1/sessions"),
+            }),
+        ),
+        debug=False,
+    )

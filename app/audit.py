@@ -1,0 +1,111 @@
+"""The append-only, hash-chained audit log.
+
+Each entry's hash covers the previous entry's hash and the entry's own canonical JSON, so editing,
+deleting or reordering any row breaks the chain from that row on; ``heirline audit verify`` walks it.
+Entries are appended inside the caller's write transaction: the change and its record commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from app.storage.engine import serialize_appends
+from app.storage.tables import AuditEvent
+
+GENESIS = "0" * 64
+
+
+def _canonical(seq: int, at: dt.datetime, actor: str, action: str, subject: str,
+               owner_id: str | None, detail: str) -> bytes:
+    return json.dumps(
+        {
+            "seq": seq,
+            "at": at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "owner_id": owner_id,
+            "detail": detail,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def entry_hash(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
+
+
+async def record(
+    action: str,
+    *,
+    actor: str,
+    subject: str = "",
+    owner_id: uuid.UUID | str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry. Call inside ``write_transaction()``.
+
+    ``action`` is a tag like ``binding:create``; ``detail`` must never hold secrets or plaintext of
+    encrypted fields.
+    """
+    await serialize_appends("audit_event")
+    last = await AuditEvent.select(AuditEvent.seq, AuditEvent.hash).order_by(
+        AuditEvent.seq, ascending=False
+    ).first()
+    seq = (last["seq"] + 1) if last else 1
+    prev = last["hash"] if last else GENESIS
+    at = dt.datetime.now(dt.timezone.utc)
+    owner = str(owner_id) if owner_id else None
+    detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = entry_hash(prev, _canonical(seq, at, actor, action, subject, owner, detail_text))
+    await AuditEvent.insert(
+        AuditEvent(
+            seq=seq, at=at, actor=actor, action=action, subject=subject,
+            owner_id=uuid.UUID(owner) if owner else None, detail=detail_text,
+            prev_hash=prev, hash=digest,
+        )
+    )
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+
+async def verify(progress: Callable[[int], None] | None = None, batch: int = 5000) -> VerifyResult:
+    """Walk the whole chain in order; report the first entry that does not hold."""
+    prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    while True:
+        rows = await AuditEvent.select().where(AuditEvent.seq >= expected_seq).order_by(
+            AuditEvent.seq
+        ).limit(batch)
+        if not rows:
+            return VerifyResult(True, checked)
+        for row in rows:
+            if row["seq"] != expected_seq:
+                return VerifyResult(False, checked, expected_seq, f"entry {expected_seq} is missing")
+            if row["prev_hash"] != prev:
+                return VerifyResult(False, checked, row["seq"], "link to the previous entry is broken")
+            owner = str(row["owner_id"]) if row["owner_id"] else None
+            canonical = _canonical(row["seq"], row["at"], row["actor"], row["action"],
+                                   row["subject"], owner, row["detail"])
+            if entry_hash(prev, canonical) != row["hash"]:
+                return VerifyResult(False, checked, row["seq"], "entry was changed after it was written")
+            prev = row["hash"]
+            expected_seq += 1
+            checked += 1
+        if progress:
+            progress(checked)

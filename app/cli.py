@@ -1,0 +1,157 @@
+"""The `heirline` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
+
+import click  # noqa: E402
+
+from app.settings import SettingsError, get_settings  # noqa: E402
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def _settings():
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app.services import catalog
+    from app.storage.engine import prepare_database
+
+    settings = _settings()
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    result = await run_forwards(app_name="heirline", migration_id="all", fake=False)
+    if not result.success:
+        raise click.ClickException(f"migrations failed: {result.message}")
+    await prepare_database(pool=False)
+    await catalog.seed()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Heirline: the digital-legacy and account-inheritance registry."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply migrations (SQLite or PostgreSQL from HEIRLINE_DATABASE_URL) and seed the platform catalog."""
+    _run(_migrate())
+    click.echo("database is up to date")
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run("app.asgi:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level=_settings().log_level.lower())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web pages and the APIs (migrates the embedded SQLite database first)."""
+    if _settings().is_sqlite:
+        _run(_migrate())
+    _serve(host, port, workers)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Load the demo data and stop.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Migrate, load believable demo data, print how to log in, and serve."""
+    from app.services import demo as demo_data
+
+    os.environ.setdefault("HEIRLINE_ENV", "demo")
+    get_settings.cache_clear()
+    _run(_migrate())
+    people = _run(demo_data.load())
+    base = f"http://{host}:{port}"
+    click.echo("")
+    click.echo(f"Heirline demo is ready on {base}")
+    click.echo("")
+    for person in people:
+        click.echo(f"  {person.label}: phone {person.phone}  password {person.password}")
+    click.echo("")
+    click.echo("Log in with a number and its password; the second-factor code is texted to the number,")
+    click.echo(f"which in the demo lands in the outbox: open {base}/demo/outbox")
+    click.echo(f"or run `heirline outbox --to {people[0].phone}`.  API docs: {base}/schema")
+    click.echo("")
+    if not no_serve:
+        _serve(host, port, 1)
+
+
+@main.command()
+@click.option("--to", "to", default=None, help="Only messages to this address or number.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--limit", default=50, show_default=True)
+def outbox(to: str | None, as_json: bool, limit: int) -> None:
+    """Messages the built-in notifier sent (one-time codes, alerts)."""
+    from app.domain.numbers import normalize
+    from app.errors import InvalidNumber
+    from app.notify.outbox import sent
+
+    if to and "@" not in to:
+        try:
+            to = normalize(to, _settings().default_region).e164
+        except InvalidNumber as exc:
+            raise click.BadParameter(exc.detail, param_hint="--to") from exc
+    messages = _run(sent(to, limit))
+    if as_json:
+        click.echo(json.dumps([{**m, "created_at": m["created_at"].isoformat()} for m in messages],
+                              ensure_ascii=False, indent=2))
+        return
+    if not messages:
+        click.echo("the outbox is empty")
+    for m in messages:
+        click.echo(f"{m['created_at']:%Y-%m-%d %H:%M:%S}  {m['channel']:5}  {m['to']}  {m['subject']}")
+        click.echo(f"    {m['body']}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain end to end; exit 1 at the first entry that does not hold."""
+    from rich.progress import Progress
+
+    from app import audit as audit_log
+    from app.storage.tables import AuditEvent
+
+    async def run():
+        total = await AuditEvent.count()
+        with Progress(transient=True) as progress:
+            task = progress.add_task("verifying audit log", total=total or 1)
+            return await audit_log.verify(lambda n: progress.update(task, completed=n))
+
+    result = _run(run())
+    if result.ok:
+        click.echo(f"audit log intact: {result.entries} entries")
+        return
+    click.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.reason} "
+               f"({result.entries} entries checked before it)", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

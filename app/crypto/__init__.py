@@ -1,0 +1,1 @@
+"""Envelope encryption, password hashing and token helpers."""

@@ -1,0 +1,74 @@
+"""Domain errors. They know nothing of HTTP; ``app.web.errors`` maps each to an answer.
+
+``err`` is the RFC 8935 vocabulary used in our problem+json bodies.
+"""
+
+from __future__ import annotations
+
+
+class HeirlineError(Exception):
+    status = 400
+    err = "invalid_request"
+    title = "Invalid request"
+
+    def __init__(self, detail: str = "", *, field: str | None = None, retry_after: int | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.field = field
+        self.retry_after = retry_after
+
+
+class InvalidRequest(HeirlineError):
+    pass
+
+
+class InvalidNumber(InvalidRequest):
+    title = "Invalid phone number"
+
+
+class WeakPassword(InvalidRequest):
+    title = "Password too weak"
+
+
+class InvalidCode(HeirlineError):
+    """Wrong, expired or already used one-time code."""
+
+    status = 400
+    err = "invalid_request"
+    title = "Invalid or expired code"
+
+
+class AuthenticationFailed(HeirlineError):
+    status = 401
+    err = "authentication_failed"
+    title = "Authentication failed"
+
+
+class AccessDenied(HeirlineError):
+    status = 403
+    err = "access_denied"
+    title = "Access denied"
+
+
+class NotFound(HeirlineError):
+    status = 404
+    err = "not_found"
+    title = "Not found"
+
+
+class Conflict(HeirlineError):
+    status = 409
+    err = "conflict"
+    title = "Conflict"
+
+
+class InvalidState(HeirlineError):
+    status = 409
+    err = "invalid_state"
+    title = "Invalid state"
+
+
+class RateLimited(HeirlineError):
+    status = 429
+    err = "rate_limited"
+    title = "Too many requests"

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from app.notify.base import Message, Notifier
+from app.notify.outbox import OutboxNotifier
+from app.notify.smtp import SmtpNotifier
+from app.notify.sms import SmsGatewayNotifier
+from app.settings import get_settings
+
+
+class ChannelRouter:
+    """Sends each message by the transport configured for its channel, else to the outbox."""
+
+    def __init__(self, by_channel: dict[str, Notifier], fallback: Notifier):
+        self.by_channel = by_channel
+        self.fallback = fallback
+
+    async def send(self, message: Message) -> None:
+        await self.by_channel.get(message.channel, self.fallback).send(message)
+
+
+@lru_cache(maxsize=1)
+def notifier() -> ChannelRouter:
+    settings = get_settings()
+    by_channel: dict[str, Notifier] = {}
+    if settings.smtp_url:
+        by_channel["email"] = SmtpNotifier(settings.smtp_url, settings.mail_from)
+    if settings.sms_gateway_url:
+        by_channel["sms"] = SmsGatewayNotifier(settings.sms_gateway_url, settings.sms_gateway_token)
+    return ChannelRouter(by_channel, OutboxNotifier())

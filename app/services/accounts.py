@@ -1,0 +1,206 @@
+"""Owners: sign-up, login with password and code, sessions, and the owner's data key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+from app import audit
+from app.clock import now
+from app.crypto.envelope import FieldCipher, WrappedKey, new_data_key, unwrap_data_key
+from app.crypto.secrets import (
+    burn_password_check,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from app.domain.numbers import Number, mask, normalize
+from app.domain.passwords import check_password
+from app.errors import AuthenticationFailed, Conflict, InvalidCode, InvalidRequest
+from app.services import codes, ratelimit
+from app.settings import get_settings
+from app.storage.engine import write_transaction
+from app.storage.tables import ContactChannel, Owner, OwnerSession, PhoneNumber, Tenure
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
+LOGIN_FAILED = "phone number, password or code is wrong"
+
+
+def check_email(value: object) -> str:
+    if not isinstance(value, str) or not EMAIL_RE.match(value.strip()):
+        raise InvalidRequest("enter a valid e-mail address", field="email")
+    return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an owner and the session that proves it."""
+
+    owner_id: uuid.UUID
+    session_id: uuid.UUID
+    e164: str
+
+
+async def current_tenure(number: Number, *, create: bool) -> dict | None:
+    """The open tenure of a number (inside a write transaction when ``create``)."""
+    phone = await PhoneNumber.select().where(PhoneNumber.e164 == number.e164).first()
+    if phone is None:
+        if not create:
+            return None
+        phone_id = uuid.uuid4()
+        await PhoneNumber.insert(PhoneNumber(id=phone_id, e164=number.e164, region=number.region))
+        phone = {"id": phone_id}
+    tenure = await Tenure.select().where(Tenure.number == phone["id"]).order_by(
+        Tenure.seq, ascending=False
+    ).first()
+    if tenure is not None and tenure["ended_at"] is None:
+        return tenure
+    if not create:
+        return None
+    row = Tenure(id=uuid.uuid4(), number=phone["id"], seq=(tenure["seq"] + 1) if tenure else 1)
+    await Tenure.insert(row)
+    return {"id": row.id, "seq": row.seq, "status": row.status, "ended_at": None}
+
+
+async def owner_of(number: Number) -> dict | None:
+    tenure = await current_tenure(number, create=False)
+    if tenure is None:
+        return None
+    return await Owner.select().where(
+        (Owner.tenure == tenure["id"]) & (Owner.status == "active")
+    ).first()
+
+
+async def sign_up(
+    phone_number: str, code: str, password: str, email: str, *, client: str, locale: str = "zh",
+    user_agent: str = "",
+) -> tuple[uuid.UUID, str]:
+    """Prove the number with a `signup` code and create its owner; returns (owner_id, session token)."""
+    number = normalize(phone_number, get_settings().default_region)
+    email = check_email(email)
+    check_password(password, phone_e164=number.e164, email=email)
+    if not await codes.redeem(number.e164, codes.Purpose.SIGNUP, code):
+        raise InvalidCode("the code is wrong, expired or already used; ask for a new one", field="code")
+    password_hash = await hash_password(password)  # slow: never inside the writer lock
+    async with write_transaction():
+        owner_id = await register_owner(number, password, email, locale=locale, password_hash=password_hash)
+        token = await _open_session(owner_id, client=client, user_agent=user_agent)
+    return owner_id, token
+
+
+async def register_owner(number: Number, password: str, email: str, *, locale: str = "zh",
+                         password_hash: str | None = None) -> uuid.UUID:
+    """Create the owner of the number's current tenure (the caller has proved the number)."""
+    check_password(password, phone_e164=number.e164, email=email)
+    password_hash = password_hash or await hash_password(password)
+    owner_id = uuid.uuid4()
+    _, wrapped = new_data_key(get_settings().keyring, str(owner_id))
+    async with write_transaction():
+        tenure = await current_tenure(number, create=True)
+        if await Owner.exists().where(Owner.tenure == tenure["id"]):
+            raise Conflict("this number already has an account: log in instead")
+        await Owner.insert(
+            Owner(
+                id=owner_id, tenure=tenure["id"], password_hash=password_hash,
+                data_key=wrapped.blob, kek_id=wrapped.kek_id, locale=locale,
+            )
+        )
+        await ContactChannel.insert(ContactChannel(owner=owner_id, kind="email", address=check_email(email)))
+        await audit.record(
+            "owner:signup", actor=f"owner:{owner_id}", subject=mask(number.e164), owner_id=owner_id,
+            detail={"tenure_seq": tenure["seq"]},
+        )
+    return owner_id
+
+
+async def check_password_step(phone_number: str, password: str, *, client: str) -> tuple[uuid.UUID, Number]:
+    """First factor. Counts against the number's and the client's login limits."""
+    number = normalize(phone_number, get_settings().default_region)
+    await ratelimit.hit((ratelimit.LOGIN_PER_NUMBER, number.e164), (ratelimit.LOGIN_PER_CLIENT, client))
+    owner = await owner_of(number)
+    if owner is None:
+        await burn_password_check(password if isinstance(password, str) else "")
+        raise AuthenticationFailed(LOGIN_FAILED)
+    if not isinstance(password, str) or not await verify_password(password, owner["password_hash"]):
+        async with write_transaction():
+            await audit.record("session:login:failure", actor=f"client:{client}",
+                               subject=mask(number.e164), owner_id=owner["id"], detail={"factor": "password"})
+        raise AuthenticationFailed(LOGIN_FAILED)
+    return owner["id"], number
+
+
+async def complete_login(owner_id: uuid.UUID, number: Number, code: str, *, client: str,
+                         user_agent: str = "", replaces: str | None = None) -> str:
+    """Second factor: the `login` code sent to the number. Returns a fresh session token."""
+    if not await codes.redeem(number.e164, codes.Purpose.LOGIN, code):
+        async with write_transaction():
+            await audit.record("session:login:failure", actor=f"client:{client}",
+                               subject=mask(number.e164), owner_id=owner_id, detail={"factor": "code"})
+        raise AuthenticationFailed(LOGIN_FAILED)
+    async with write_transaction():
+        if replaces:
+            await _revoke(replaces)
+        token = await _open_session(owner_id, client=client, user_agent=user_agent)
+        await audit.record("session:login:success", actor=f"owner:{owner_id}",
+                           subject=mask(number.e164), owner_id=owner_id)
+    return token
+
+
+async def log_in(phone_number: str, password: str, code: str, *, client: str, user_agent: str = "") -> str:
+    owner_id, number = await check_password_step(phone_number, password, client=client)
+    return await complete_login(owner_id, number, code, client=client, user_agent=user_agent)
+
+
+async def _open_session(owner_id: uuid.UUID, *, client: str, user_agent: str) -> str:
+    token = new_token()
+    await OwnerSession.insert(
+        OwnerSession(
+            token_hash=token_hash(token), owner=owner_id,
+            expires_at=now() + dt.timedelta(hours=get_settings().session_ttl_hours),
+            client=client[:64], user_agent=user_agent[:200],
+        )
+    )
+    return token
+
+
+async def _revoke(token: str) -> uuid.UUID | None:
+    row = await OwnerSession.select(OwnerSession.id, OwnerSession.owner).where(
+        (OwnerSession.token_hash == token_hash(token)) & OwnerSession.revoked_at.is_null()
+    ).first()
+    if row is None:
+        return None
+    await OwnerSession.update({OwnerSession.revoked_at: now()}).where(OwnerSession.id == row["id"])
+    return row["owner"]
+
+
+async def log_out(token: str) -> None:
+    async with write_transaction():
+        owner_id = await _revoke(token)
+        if owner_id is not None:
+            await audit.record("session:logout", actor=f"owner:{owner_id}", owner_id=owner_id)
+
+
+async def resolve_session(token: str | None) -> Principal | None:
+    if not token or len(token) > 128:
+        return None
+    row = await OwnerSession.select(
+        OwnerSession.id, OwnerSession.owner, OwnerSession.expires_at, OwnerSession.revoked_at,
+        OwnerSession.owner.status, OwnerSession.owner.tenure.number.e164,
+    ).where(OwnerSession.token_hash == token_hash(token)).first()
+    if row is None or row["revoked_at"] is not None or row["expires_at"] <= now():
+        return None
+    if row["owner.status"] != "active":
+        return None
+    return Principal(row["owner"], row["id"], row["owner.tenure.number.e164"])
+
+
+async def cipher_for(owner_id: uuid.UUID) -> FieldCipher:
+    """The owner's field cipher, from their wrapped data key."""
+    row = await Owner.select(Owner.data_key, Owner.kek_id).where(Owner.id == owner_id).first()
+    if row is None or row["data_key"] is None:
+        raise AuthenticationFailed("this account's data key is gone")
+    key = unwrap_data_key(get_settings().keyring, str(owner_id), WrappedKey(row["kek_id"], bytes(row["data_key"])))
+    return FieldCipher(str(owner_id), key)

@@ -1,0 +1,98 @@
+"""One-time codes: 6 digits, stored as a keyed hash, single use, short-lived, 5 tries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from app.clock import now
+from app.crypto.secrets import keyed_hash, new_numeric_code, same
+from app.domain.numbers import Number
+from app.errors import InvalidRequest
+from app.notify import Message, notifier
+from app.services import ratelimit
+from app.settings import get_settings
+from app.storage.engine import write_transaction
+from app.storage.tables import OneTimeCode
+
+MAX_ATTEMPTS = 5
+
+
+class Purpose(StrEnum):
+    SIGNUP = "signup"
+    LOGIN = "login"
+    NEW_HOLDER = "new_holder"
+    STEP_UP = "step_up"
+
+
+def purpose(value: str) -> Purpose:
+    try:
+        return Purpose(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"unknown purpose {value!r}; use {', '.join(p.value for p in Purpose)}", field="purpose"
+        ) from None
+
+
+def _hash(e164: str, why: Purpose, code: str) -> str:
+    return keyed_hash(get_settings().secret_key, "otp", why.value, e164, code)
+
+
+_TEXT = {
+    "zh": "【Heirline】验证码 {code}，{minutes} 分钟内有效。请勿告诉任何人。",
+    "en": "Heirline code: {code}. Valid for {minutes} minutes. Never share it.",
+}
+
+
+async def send_code(number: Number, why: Purpose, *, client: str, locale: str = "zh") -> None:
+    """Issue a new code for the number (earlier unused ones stop working) and text it."""
+    await ratelimit.hit(
+        (ratelimit.OTP_NUMBER_SPACING, number.e164),
+        (ratelimit.OTP_PER_NUMBER, number.e164),
+        (ratelimit.OTP_PER_CLIENT, client),
+    )
+    code = new_numeric_code()
+    moment = now()
+    ttl = get_settings().otp_ttl_seconds
+    async with write_transaction():
+        await OneTimeCode.update({OneTimeCode.expires_at: moment}).where(
+            (OneTimeCode.e164 == number.e164)
+            & (OneTimeCode.purpose == why.value)
+            & (OneTimeCode.used_at.is_null())
+            & (OneTimeCode.expires_at > moment)
+        )
+        await OneTimeCode.insert(
+            OneTimeCode(
+                e164=number.e164,
+                purpose=why.value,
+                code_hash=_hash(number.e164, why, code),
+                expires_at=moment + dt.timedelta(seconds=ttl),
+            )
+        )
+    text = _TEXT.get(locale, _TEXT["en"]).format(code=code, minutes=ttl // 60)
+    await notifier().send(Message(to=number.e164, channel="sms", subject="Heirline code", body=text))
+
+
+async def redeem(e164: str, why: Purpose, code: object) -> bool:
+    """True once for the right code; every try counts, and a code dies after MAX_ATTEMPTS.
+
+    Runs in its own transaction so that failed tries are remembered.
+    """
+    if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
+        return False
+    moment = now()
+    async with write_transaction():
+        row = await OneTimeCode.select().where(
+            (OneTimeCode.e164 == e164)
+            & (OneTimeCode.purpose == why.value)
+            & (OneTimeCode.used_at.is_null())
+            & (OneTimeCode.expires_at > moment)
+        ).order_by(OneTimeCode.created_at, ascending=False).first()
+        if row is None:
+            return False
+        attempts = row["attempts"] + 1
+        ok = attempts <= MAX_ATTEMPTS and same(row["code_hash"], _hash(e164, why, code))
+        await OneTimeCode.update(
+            {OneTimeCode.attempts: attempts, OneTimeCode.used_at: moment if ok else None}
+        ).where(OneTimeCode.id == row["id"])
+        return ok

@@ -1,0 +1,61 @@
+"""Believable demo data: two owners with inventories and heirs. Loading twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.domain.numbers import normalize
+from app.services import accounts, inventory
+from app.storage.tables import Platform
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    label: str
+    phone: str
+    password: str
+
+
+LI_HUA = DemoPerson("Li Hua (李华), Beijing", "+8613800138000", "peony-garden-1957")
+ALEX = DemoPerson("Alex Morgan, San Francisco", "+14155552671", "harbor-lights-1962")
+
+
+async def _platform_ids() -> dict[str, object]:
+    return {r["slug"]: r["id"] for r in await Platform.select(Platform.slug, Platform.id)}
+
+
+async def load() -> list[DemoPerson]:
+    platforms = await _platform_ids()
+    number = normalize(LI_HUA.phone)
+    if await accounts.owner_of(number) is None:
+        owner = await accounts.register_owner(number, LI_HUA.password, "lihua.family@example.com", locale="zh")
+        son = await inventory.add_heir(owner, "李明", "liming@example.com", "儿子", "+8613912345678", is_executor=True)
+        wife = await inventory.add_heir(owner, "王芳", "wangfang@example.com", "配偶")
+        I = inventory.BindingInput
+        await inventory.add_binding(owner, I(platform_id=platforms["wechat"], binding_types=["login", "payment"],
+                                             account_hint="wxid_lihua57", disposition="handover", heir_id=son["id"],
+                                             instructions="聊天记录里有家里的老照片，请导出后再注销。"))
+        await inventory.add_binding(owner, I(platform_id=platforms["alipay"], binding_types=["payment", "login"],
+                                             account_hint="138****8000", disposition="handover", heir_id=wife["id"],
+                                             instructions="余额宝里的钱转到王芳的银行卡。"))
+        await inventory.add_binding(owner, I(platform_id=platforms["weibo"], binding_types=["login"],
+                                             account_hint="@李华的花园", disposition="memorialize"))
+        await inventory.add_binding(owner, I(platform_id=platforms["taobao"], binding_types=["login", "payment"],
+                                             disposition="delete"))
+        await inventory.add_binding(owner, I(platform_id=platforms["meituan"], binding_types=["login", "payment"],
+                                             disposition="unbind"))
+        await inventory.add_binding(owner, I(platform_id=platforms["12306"], binding_types=["login"],
+                                             disposition="unbind"))
+    number = normalize(ALEX.phone)
+    if await accounts.owner_of(number) is None:
+        owner = await accounts.register_owner(number, ALEX.password, "alex.morgan@example.com", locale="en")
+        sam = await inventory.add_heir(owner, "Sam Morgan", "sam.morgan@example.com", "daughter", is_executor=True)
+        I = inventory.BindingInput
+        await inventory.add_binding(owner, I(platform_id=platforms["google"], binding_types=["recovery", "2fa"],
+                                             account_hint="alex.morgan@gmail.example", disposition="handover",
+                                             heir_id=sam["id"], instructions="Photos are in the 'Family' album."))
+        await inventory.add_binding(owner, I(platform_id=platforms["whatsapp"], binding_types=["login"],
+                                             disposition="unbind"))
+        await inventory.add_binding(owner, I(platform_id=platforms["paypal"], binding_types=["2fa", "payment"],
+                                             disposition="delete"))
+    return [LI_HUA, ALEX]

@@ -1,0 +1,120 @@
+"""The one module that knows which database engine runs underneath.
+
+SQLite (embedded default): WAL set once at start-up, every write transaction ``BEGIN IMMEDIATE``
+behind one in-process writer lock, so read-then-write transactions never dead-lock.
+PostgreSQL (production): an asyncpg pool opened at start-up (not in tests, where the test client
+runs the app on another event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import weakref
+from typing import AsyncIterator
+from urllib.parse import unquote, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
+
+from app.errors import Conflict
+from app.settings import get_settings
+
+
+def make_engine(url: str) -> Engine:
+    """``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``."""
+    if url.startswith("sqlite:"):
+        path = unquote(url.split("sqlite:///", 1)[1]) if "sqlite:///" in url else ""
+        if not path:
+            raise ValueError("a SQLite URL looks like sqlite:///var/heirline.db")
+        return SQLiteEngine(path=path, timeout=30)
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgresql", "postgres"}:
+        raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+    return PostgresEngine(config={"dsn": url})
+
+
+DB: Engine = make_engine(get_settings().database_url)
+
+
+async def run_sql(sql: str, *args: object) -> list[dict]:
+    """A parameterised statement (``{}`` placeholders) on the current transaction, if any."""
+    return await DB.run_querystring(QueryString(sql, *args))
+
+
+def is_sqlite(engine: Engine | None = None) -> bool:
+    return isinstance(engine or DB, SQLiteEngine)
+
+
+# asyncio.Lock binds to the loop that first waits on it; the test client runs the app on its own
+# loop, so keep one writer lock per loop (in production there is only one).
+_writer_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _writer_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _writer_locks.get(loop)
+    if lock is None:
+        lock = _writer_locks[loop] = asyncio.Lock()
+    return lock
+
+
+@contextlib.asynccontextmanager
+async def write_transaction() -> AsyncIterator[None]:
+    """A transaction that may write; joins the caller's transaction if one is open.
+
+    Unique-constraint violations surface as :class:`app.errors.Conflict`.
+    """
+    engine = DB
+    if engine.current_transaction.get() is not None:
+        yield
+        return
+    try:
+        if isinstance(engine, SQLiteEngine):
+            async with _writer_lock():
+                async with engine.transaction(transaction_type=TransactionType.immediate):
+                    yield
+        else:
+            async with engine.transaction():
+                yield
+    except Exception as exc:  # translate only integrity errors; everything else propagates
+        if _is_unique_violation(exc):
+            raise Conflict("that record already exists") from exc
+        raise
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(exc, asyncpg.exceptions.UniqueViolationError)
+
+
+async def serialize_appends(name: str) -> None:
+    """Inside a write transaction, make appends to one chain (e.g. the audit log) take turns.
+
+    SQLite already serialises writers; PostgreSQL takes a transaction-scoped advisory lock.
+    """
+    if not is_sqlite():
+        await run_sql("SELECT pg_advisory_xact_lock(hashtext({}))", name)
+
+
+async def prepare_database(*, pool: bool = True) -> None:
+    """Called once at start-up."""
+    if isinstance(DB, SQLiteEngine):
+        await run_sql("PRAGMA journal_mode=WAL")
+    elif pool and get_settings().db_pool_size > 0:
+        await DB.start_connection_pool(max_size=get_settings().db_pool_size)
+
+
+async def close_database() -> None:
+    if isinstance(DB, PostgresEngine) and DB.pool is not None:
+        await DB.close_connection_pool()

@@ -1,0 +1,180 @@
+"""Piccolo tables for the core model (see ../shared/domain.md).
+
+Every binding, heir and plan belongs to an owner, and every owner to one tenure of a number, never
+to the bare number. Encrypted columns (``*_ct``) hold envelope-encrypted bytes only.
+Audit and legal records use ``RESTRICT``: deleting a person never silently deletes history.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    UUID,
+    BigInt,
+    Boolean,
+    Bytea,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.storage.engine import DB
+
+
+class PhoneNumber(Table, db=DB, tablename="phone_number"):
+    id = UUID(primary_key=True)
+    e164 = Varchar(length=16, unique=True)
+    region = Varchar(length=2)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Tenure(Table, db=DB):
+    """One holder's time with a number, from activation to reassignment."""
+
+    id = UUID(primary_key=True)
+    number = ForeignKey(PhoneNumber, on_delete=OnDelete.restrict, index=True)
+    seq = Integer()
+    status = Varchar(length=16, default="active")
+    started_at = Timestamptz(default=TimestamptzNow())
+    ended_at = Timestamptz(null=True, default=None)
+
+
+class Owner(Table, db=DB):
+    id = UUID(primary_key=True)
+    tenure = ForeignKey(Tenure, on_delete=OnDelete.restrict, unique=True)
+    password_hash = Varchar(length=200)
+    # the owner's data key, wrapped by a key-encryption key; NULL once shredded
+    data_key = Bytea(null=True, default=None)
+    kek_id = Varchar(length=32)
+    locale = Varchar(length=8, default="zh")
+    status = Varchar(length=16, default="active")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ContactChannel(Table, db=DB, tablename="contact_channel"):
+    """A way to reach the owner that is not the number itself."""
+
+    id = UUID(primary_key=True)
+    owner = ForeignKey(Owner, on_delete=OnDelete.cascade, index=True)
+    kind = Varchar(length=8)  # email | phone
+    address = Varchar(length=254)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Platform(Table, db=DB):
+    """The catalog of apps owners pick from; later also the platforms' client records."""
+
+    id = UUID(primary_key=True)
+    slug = Varchar(length=64, unique=True)
+    name = Varchar(length=100)
+    name_zh = Varchar(length=100)
+    region = Varchar(length=8)  # CN | INTL
+    category = Varchar(length=32)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Heir(Table, db=DB):
+    id = UUID(primary_key=True)
+    owner = ForeignKey(Owner, on_delete=OnDelete.cascade, index=True)
+    name = Varchar(length=100)
+    email = Varchar(length=254)
+    phone_e164 = Varchar(length=16, null=True, default=None)
+    relationship = Varchar(length=50)
+    is_executor = Boolean(default=False)
+    rank = Integer(default=1)
+    status = Varchar(length=16, default="invited")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Binding(Table, db=DB):
+    """One account of the inventory: an app bound to the number, and what to do with it."""
+
+    id = UUID(primary_key=True)
+    owner = ForeignKey(Owner, on_delete=OnDelete.cascade, index=True)
+    platform = ForeignKey(Platform, on_delete=OnDelete.restrict, index=True)
+    binding_types = Varchar(length=64)  # comma-separated, sorted: 2fa,login,payment,recovery
+    account_hint_ct = Bytea(null=True, default=None)
+    instructions_ct = Bytea(null=True, default=None)
+    disposition = Varchar(length=16)
+    heir = ForeignKey(Heir, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class OwnerSession(Table, db=DB, tablename="owner_session"):
+    """A login; only the SHA-256 of its token is stored. Rotated at login, revoked at logout."""
+
+    id = UUID(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    owner = ForeignKey(Owner, on_delete=OnDelete.cascade, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)
+    client = Varchar(length=64, default="")
+    user_agent = Varchar(length=200, default="")
+
+
+class OneTimeCode(Table, db=DB, tablename="one_time_code"):
+    id = UUID(primary_key=True)
+    e164 = Varchar(length=16, index=True)
+    purpose = Varchar(length=16)
+    code_hash = Varchar(length=64)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    attempts = Integer(default=0)
+
+
+class AuditEvent(Table, db=DB, tablename="audit_event"):
+    """Append-only and hash-chained: ``hash = sha256(prev_hash || canonical entry)``."""
+
+    id = Serial(primary_key=True)
+    seq = BigInt(unique=True)
+    at = Timestamptz(default=TimestamptzNow())
+    actor = Varchar(length=100)
+    action = Varchar(length=64)
+    subject = Varchar(length=100, default="")
+    owner_id = UUID(null=True, default=None, index=True)  # not a foreign key: outlives the owner
+    detail = Text(default="{}")
+    prev_hash = Varchar(length=64)
+    hash = Varchar(length=64)
+
+
+class OutboxMessage(Table, db=DB, tablename="outbox_message"):
+    """What the built-in notifier sent (demo and tests; `heirline outbox`)."""
+
+    id = UUID(primary_key=True)
+    recipient = Varchar(length=254, index=True)
+    channel = Varchar(length=8)
+    subject = Varchar(length=200)
+    body = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class RateEvent(Table, db=DB, tablename="rate_event"):
+    """One counted attempt in a rate-limit bucket (shared by every worker through the database)."""
+
+    id = UUID(primary_key=True)
+    bucket = Varchar(length=120, index=True)
+    at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+ALL_TABLES: list[type[Table]] = [
+    PhoneNumber,
+    Tenure,
+    Owner,
+    ContactChannel,
+    Platform,
+    Heir,
+    Binding,
+    OwnerSession,
+    OneTimeCode,
+    AuditEvent,
+    OutboxMessage,
+    RateEvent,
+]

@@ -1,0 +1,76 @@
+"""One mapping from errors to answers: RFC 9457 problem+json for the APIs, friendly pages for people."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
+
+from app.errors import AuthenticationFailed, HeirlineError
+from app.web.i18n import gettext, negotiate
+
+log = logging.getLogger("heirline.errors")
+
+API_PREFIXES = ("/v1/", "/hooks/", "/ssf/", "/number-recycling/", "/.well-known/", "/healthz", "/readyz",
+                "/schema")
+ERR_BY_STATUS = {400: "invalid_request", 401: "authentication_failed", 403: "access_denied",
+                 404: "not_found", 405: "invalid_request", 409: "conflict", 413: "invalid_request",
+                 415: "invalid_request", 429: "rate_limited"}
+TITLES = {400: "Invalid request", 401: "Authentication failed", 403: "Access denied", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
+          415: "Unsupported media type", 429: "Too many requests", 500: "Internal error",
+          503: "Service unavailable"}
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIXES)
+
+
+def problem(status: int, detail: str, *, err: str | None = None, title: str | None = None,
+            extra: dict | None = None, headers: dict | None = None) -> Response:
+    body = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
+            "detail": detail, "err": err or ERR_BY_STATUS.get(status, "invalid_request")}
+    body.update(extra or {})
+    return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _page(request: Request, status: int, detail: str, headers: dict | None = None) -> Response:
+    lang = negotiate(request.cookies.get("lang"), request.headers.get("accept-language"))
+    _ = gettext(lang)
+    return Template(
+        "errors/error.html.j2",
+        context={"status": status, "title": _(TITLES.get(status, "Error")), "detail": _(detail),
+                 "_": _, "lang": lang, "user": None, "request_path": request.url.path},
+        status_code=status, media_type=MediaType.HTML, headers=headers,
+    )
+
+
+def handle(request: Request, exc: Exception) -> Response:
+    headers = None
+    extra: dict = {}
+    if isinstance(exc, HeirlineError):
+        status, detail, err = exc.status, exc.detail, exc.err
+        if exc.field:
+            extra["field"] = exc.field
+        if exc.retry_after:
+            headers = {"Retry-After": str(exc.retry_after)}
+        if isinstance(exc, AuthenticationFailed) and not is_api(request) and request.method == "GET":
+            return Redirect(path=f"/login?next={request.url.path}", status_code=303)
+    elif isinstance(exc, HTTPException):
+        status, err = exc.status_code, None
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "Error")
+        if isinstance(exc, ValidationException) and exc.extra:
+            extra["errors"] = exc.extra
+        if status == 403 and "csrf" in detail.lower():
+            detail = "The form expired or was not sent from this site: reload the page and try again"
+        if status >= 500:
+            log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, detail)
+            detail = TITLES.get(status, "Error")
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        status, detail, err = 500, "Something went wrong on our side; it has been logged.", None
+    if is_api(request):
+        return problem(status, detail, err=err, extra=extra, headers=headers)
+    return _page(request, status, detail, headers)
