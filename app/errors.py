@@ -72,3 +72,11 @@ class RateLimited(HeirlineError):
     status = 429
     err = "rate_limited"
     title = "Too many requests"
+
+
+class Unavailable(HeirlineError):
+    """A dependency (SMS gateway, SMTP, database) is down; the client may retry later."""
+
+    status = 503
+    err = "temporarily_unavailable"
+    title = "Service unavailable"

@@ -92,7 +92,6 @@ class Settings:
     secret_key: bytes
     keyring: KeyRing
     default_region: str
-    base_url: str
     cookie_secure: bool
     smtp_url: str
     mail_from: str
@@ -165,7 +164,6 @@ def load_settings() -> Settings:
         secret_key=secret_text.encode(),
         keyring=KeyRing.parse(kek_text),
         default_region=_env("DEFAULT_REGION", "CN").upper(),
-        base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         cookie_secure=_bool("COOKIE_SECURE", production),
         smtp_url=_env("SMTP_URL"),
         mail_from=_env("MAIL_FROM", "Heirline <no-reply@heirline.invalid>"),

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from enum import StrEnum
 
 from app.clock import now
 from app.crypto.secrets import keyed_hash, new_numeric_code, same
 from app.domain.numbers import Number
-from app.errors import InvalidRequest
-from app.notify import Message, notifier
+from app.domain.numbers import mask
+from app.errors import InvalidRequest, Unavailable
+from app.notify import DeliveryFailed, Message, notifier
 from app.services import ratelimit
 from app.settings import get_settings
 from app.storage.engine import write_transaction
 from app.storage.tables import OneTimeCode
 
 MAX_ATTEMPTS = 5
+log = logging.getLogger("heirline.codes")
 
 
 class Purpose(StrEnum):
@@ -47,7 +50,7 @@ _TEXT = {
 async def send_code(number: Number, why: Purpose, *, client: str, locale: str = "zh") -> None:
     """Issue a new code for the number (earlier unused ones stop working) and text it."""
     await ratelimit.hit(
-        (ratelimit.OTP_NUMBER_SPACING, number.e164),
+        (ratelimit.OTP_NUMBER_SPACING, f"{number.e164}:{why.value}"),
         (ratelimit.OTP_PER_NUMBER, number.e164),
         (ratelimit.OTP_PER_CLIENT, client),
     )
@@ -70,7 +73,11 @@ async def send_code(number: Number, why: Purpose, *, client: str, locale: str = 
             )
         )
     text = _TEXT.get(locale, _TEXT["en"]).format(code=code, minutes=ttl // 60)
-    await notifier().send(Message(to=number.e164, channel="sms", subject="Heirline code", body=text))
+    try:
+        await notifier().send(Message(to=number.e164, channel="sms", subject="Heirline code", body=text))
+    except DeliveryFailed as exc:
+        log.error("one-time code to %s not delivered: %s", mask(number.e164), exc)
+        raise Unavailable("the code could not be sent right now; try again in a minute", retry_after=60) from exc
 
 
 async def redeem(e164: str, why: Purpose, code: object) -> bool:

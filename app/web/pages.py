@@ -7,6 +7,7 @@ import time
 import uuid
 from hashlib import sha256
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -169,7 +170,7 @@ class PublicPages(Controller):
         except HeirlineError as exc:
             return page(request, "signup_start", status=exc.status, error=_error_text(request, exc),
                         phone_number=data.phone_number)
-        return Redirect(path=f"/signup/verify?phone={number.e164}", status_code=303)
+        return Redirect(path=f"/signup/verify?phone={quote(number.e164)}", status_code=303)
 
     @get("/signup/verify")
     async def signup_verify(self, request: Request, phone: FromQuery[str] = "") -> Template:
@@ -203,7 +204,7 @@ class PublicPages(Controller):
         except HeirlineError as exc:
             return page(request, "login", status=exc.status, error=_error_text(request, exc),
                         phone_number=data.phone_number, next=_safe_next(data.next))
-        return Redirect(path=f"/login/verify?next={_safe_next(data.next)}", status_code=303,
+        return Redirect(path=f"/login/verify?next={quote(_safe_next(data.next))}", status_code=303,
                         cookies=[_pending_cookie(owner_id, number.e164)])
 
     @get("/login/verify")

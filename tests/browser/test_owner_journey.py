@@ -1,0 +1,155 @@
+"""A real headless Chromium drives sign-up, two bindings, log-out and log-in, in both languages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.support import last_code
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    if os.environ.get("HEIRLINE_REQUIRE_BROWSER"):
+        raise RuntimeError("Chromium and ChromeDriver are required: apt-get install chromium chromium-driver")
+    pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(cli_env, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                               env=cli_env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError((tmp_path / "server.log").read_text())
+        time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError("server did not start: " + (tmp_path / "server.log").read_text())
+    yield base
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1280,1000"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def fill(driver, element_id: str, text: str) -> None:
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+
+
+def click(driver, element_id: str) -> None:
+    driver.find_element(By.ID, element_id).click()
+
+
+def wait_for_path(driver, path: str) -> None:
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.split("?")[0].endswith(path))
+
+
+def add_binding(driver, slug: str, types: list[str], disposition: str, hint: str) -> None:
+    click(driver, "add-binding")
+    wait_for_path(driver, "/bindings/new")
+    select = Select(driver.find_element(By.ID, "platform_id"))
+    value = driver.find_element(By.CSS_SELECTOR, f'#platform_id option[data-slug="{slug}"]').get_attribute("value")
+    select.select_by_value(value)
+    for t in types:
+        click(driver, f"type-{t}")
+    click(driver, f"disposition-{disposition}")
+    fill(driver, "account_hint", hint)
+    click(driver, "save-binding")
+    wait_for_path(driver, "/inventory")
+
+
+JOURNEYS = {
+    "zh": {"phone": "138 0013 8000", "e164": "+8613800138000", "title": "我的账户清单",
+           "dispositions": ("解绑", "设为纪念账户"), "signup": "注册"},
+    "en": {"phone": "+1 415 555 2671", "e164": "+14155552671", "title": "My inventory",
+           "dispositions": ("Unbind", "Memorialize"), "signup": "Sign up"},
+}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_sign_up_two_bindings_log_out_and_in(server, browser, lang):
+    journey = JOURNEYS[lang]
+    password = "a long walk by the river"
+
+    browser.get(f"{server}/lang/{lang}?next=/signup")
+    assert journey["signup"] in browser.find_element(By.TAG_NAME, "h1").text
+    fill(browser, "phone_number", journey["phone"])
+    click(browser, "send-code")
+    wait_for_path(browser, "/signup/verify")
+    fill(browser, "code", await last_code(journey["e164"]))
+    fill(browser, "password", password)
+    fill(browser, "email", f"{lang}.owner@example.com")
+    click(browser, "create-account")
+    wait_for_path(browser, "/inventory")
+    assert browser.find_element(By.TAG_NAME, "h1").text == journey["title"]
+
+    add_binding(browser, "wechat", ["login", "payment"], "unbind", "wxid_journey")
+    add_binding(browser, "weibo", ["login"], "memorialize", "@journey")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.binding")
+    assert [r.get_attribute("data-platform") for r in rows] == ["wechat", "weibo"]
+    shown = [r.find_element(By.CSS_SELECTOR, ".disposition").text for r in rows]
+    assert shown == list(journey["dispositions"])
+
+    click(browser, "logout")
+    wait_for_path(browser, "/")
+    browser.get(f"{server}/inventory")
+    wait_for_path(browser, "/login")
+
+    fill(browser, "phone_number", journey["phone"])
+    fill(browser, "password", password)
+    click(browser, "login-next")
+    wait_for_path(browser, "/login/verify")
+    fill(browser, "code", await last_code(journey["e164"]))
+    click(browser, "login-submit")
+    wait_for_path(browser, "/inventory")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr.binding")))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.binding")) == 2
+    assert browser.find_element(By.TAG_NAME, "h1").text == journey["title"]
+    browser.save_screenshot(os.path.join(os.environ.get("HEIRLINE_SCREENSHOTS", "/tmp"), f"heirline-inventory-{lang}.png"))
