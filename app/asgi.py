@@ -22,6 +22,7 @@ from app.paths import PACKAGE, TEMPLATES
 from app.settings import get_settings
 from app.storage.engine import close_database, prepare_database
 from app.web import errors
+from app.web.idempotency import idempotency_middleware
 from app.web.middleware import headers_middleware
 from app.web.pages import OwnerPages, PublicPages
 
@@ -51,7 +52,7 @@ def create_app() -> Litestar:
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
         lifespan=[database],
-        middleware=[headers_middleware],
+        middleware=[headers_middleware, idempotency_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key.decode(), cookie_secure=settings.cookie_secure,
             cookie_samesite="lax", exclude=CSRF_EXEMPT,

@@ -178,3 +178,18 @@ ALL_TABLES: list[type[Table]] = [
     OutboxMessage,
     RateEvent,
 ]
+
+
+class IdempotencyRecord(Table, db=DB, tablename="idempotency_record"):
+    """A POST answered once under an ``Idempotency-Key``, replayed for retries for 24 hours."""
+
+    id = UUID(primary_key=True)
+    key_hash = Varchar(length=64, unique=True)
+    fingerprint = Varchar(length=64)
+    status = Integer(null=True, default=None)  # NULL while the first request is in flight
+    content_type = Varchar(length=100, default="")
+    body = Bytea(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+ALL_TABLES.append(IdempotencyRecord)
