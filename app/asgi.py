@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app import __version__
+from app.api.carriers import CarrierApi, CarrierHook
 from app.api.health import healthz, readyz
 from app.api.people import Catalog, CodesAndSessions, Inventory
 from app.errors import HeirlineError
@@ -48,7 +49,7 @@ def create_app() -> Litestar:
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
     return Litestar(
         route_handlers=[
-            healthz, readyz, CodesAndSessions, Catalog, Inventory, PublicPages, OwnerPages,
+            healthz, readyz, CodesAndSessions, Catalog, Inventory, CarrierHook, CarrierApi, PublicPages, OwnerPages,
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
         lifespan=[database],

@@ -43,36 +43,47 @@ def entry_hash(prev_hash: str, canonical: bytes) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
 
 
-async def record(
-    action: str,
-    *,
-    actor: str,
-    subject: str = "",
-    owner_id: uuid.UUID | str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append one entry. Call inside ``write_transaction()``.
+@dataclass(frozen=True)
+class Entry:
+    """One audit entry. ``action`` is a tag like ``binding:create``; ``detail`` never holds secrets."""
 
-    ``action`` is a tag like ``binding:create``; ``detail`` must never hold secrets or plaintext of
-    encrypted fields.
-    """
+    action: str
+    actor: str
+    subject: str = ""
+    owner_id: uuid.UUID | str | None = None
+    detail: dict[str, Any] | None = None
+
+
+async def record(action: str, *, actor: str, subject: str = "", owner_id: uuid.UUID | str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
+    """Append one entry. Call inside ``write_transaction()``."""
+    await record_many([Entry(action, actor, subject, owner_id, detail)])
+
+
+async def record_many(entries: list[Entry]) -> None:
+    """Append entries in order, chained, with one insert. Call inside ``write_transaction()``."""
+    if not entries:
+        return
     await serialize_appends("audit_event")
     last = await AuditEvent.select(AuditEvent.seq, AuditEvent.hash).order_by(
         AuditEvent.seq, ascending=False
     ).first()
-    seq = (last["seq"] + 1) if last else 1
+    seq = last["seq"] if last else 0
     prev = last["hash"] if last else GENESIS
     at = dt.datetime.now(dt.timezone.utc)
-    owner = str(owner_id) if owner_id else None
-    detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = entry_hash(prev, _canonical(seq, at, actor, action, subject, owner, detail_text))
-    await AuditEvent.insert(
-        AuditEvent(
-            seq=seq, at=at, actor=actor, action=action, subject=subject,
-            owner_id=uuid.UUID(owner) if owner else None, detail=detail_text,
-            prev_hash=prev, hash=digest,
-        )
-    )
+    rows = []
+    for entry in entries:
+        seq += 1
+        owner = str(entry.owner_id) if entry.owner_id else None
+        detail_text = json.dumps(entry.detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                 default=str)
+        digest = entry_hash(prev, _canonical(seq, at, entry.actor, entry.action, entry.subject, owner, detail_text))
+        rows.append(AuditEvent(seq=seq, at=at, actor=entry.actor, action=entry.action, subject=entry.subject,
+                               owner_id=uuid.UUID(owner) if owner else None, detail=detail_text,
+                               prev_hash=prev, hash=digest))
+        prev = digest
+    for start in range(0, len(rows), 500):
+        await AuditEvent.insert(*rows[start:start + 500])
 
 
 @dataclass

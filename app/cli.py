@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pathlib
 import sys
 
 os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
@@ -123,6 +124,136 @@ def outbox(to: str | None, as_json: bool, limit: int) -> None:
     for m in messages:
         click.echo(f"{m['created_at']:%Y-%m-%d %H:%M:%S}  {m['channel']:5}  {m['to']}  {m['subject']}")
         click.echo(f"    {m['body']}")
+
+
+def _fail(exc: Exception) -> None:
+    from app.errors import HeirlineError
+
+    if isinstance(exc, HeirlineError):
+        raise click.ClickException(exc.detail) from exc
+    raise exc
+
+
+@main.group()
+def carriers() -> None:
+    """Carriers: the clients that report number events."""
+
+
+@carriers.command("add")
+@click.argument("name")
+@click.option("--jurisdiction", required=True, type=click.Choice(["CN", "US"], case_sensitive=False))
+@click.option("--json", "as_json", is_flag=True, help='Print {"id","webhook_secret","api_token"}.')
+def carriers_add(name: str, jurisdiction: str, as_json: bool) -> None:
+    """Register a carrier; prints its webhook secret and API token once (they are not shown again)."""
+    from app.services import carriers as service
+
+    try:
+        creds = _run(service.add(name, jurisdiction))
+    except Exception as exc:  # noqa: BLE001 - domain errors become a clean message
+        _fail(exc)
+    data = {"id": str(creds.id), "webhook_secret": creds.webhook_secret, "api_token": creds.api_token}
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+        click.echo("keep the secret and the token now: only their hashes or sealed copies are stored")
+
+
+@carriers.command("rotate-secret")
+@click.argument("carrier_id")
+@click.option("--grace-hours", default=72, show_default=True, help="How long the old secret stays valid.")
+@click.option("--json", "as_json", is_flag=True)
+def carriers_rotate(carrier_id: str, grace_hours: int, as_json: bool) -> None:
+    """Issue a new webhook secret; the old one keeps verifying for the grace period."""
+    import datetime as dt
+    import uuid as uuid_
+
+    from app.services import carriers as service
+
+    try:
+        secret = _run(service.rotate_secret(uuid_.UUID(carrier_id), dt.timedelta(hours=grace_hours)))
+    except ValueError as exc:
+        raise click.BadParameter("not a carrier id", param_hint="CARRIER_ID") from exc
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(json.dumps({"id": carrier_id, "webhook_secret": secret}) if as_json else f"webhook_secret: {secret}")
+
+
+@main.command("import-disconnects")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--carrier", "carrier_id", required=True, help="The carrier id the file comes from.")
+def import_disconnects(file: str, carrier_id: str) -> None:
+    """Bulk-import a carrier's disconnections (CSV); re-importing the same file changes nothing."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    from app.services import carriers as service
+    from app.services import imports
+
+    path = pathlib.Path(file)
+    total_bytes = path.stat().st_size or 1
+
+    async def run():
+        carrier = await service.get(carrier_id)
+        with path.open("r", encoding="utf-8-sig", newline="") as fh, Progress(
+                TextColumn("importing"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]} rows"),
+                TimeRemainingColumn(), transient=False) as progress:
+            task = progress.add_task("import", total=total_bytes, rows=0)
+
+            def advance(rows: int) -> None:
+                progress.update(task, completed=min(fh.buffer.tell(), total_bytes), rows=rows)
+
+            summary = await imports.import_disconnections(carrier, fh, advance)
+            progress.update(task, completed=total_bytes, rows=summary.rows)
+            return summary
+
+    try:
+        summary = _run(run())
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"rows: {summary.rows}  applied: {summary.applied}  duplicates: {summary.duplicates}  "
+               f"rejected: {summary.rejected_count}")
+    for line, detail in summary.rejected[:50]:
+        click.echo(f"  line {line}: {detail}", err=True)
+    if summary.rejected_count > 50:
+        click.echo(f"  ... and {summary.rejected_count - 50} more", err=True)
+    if summary.rejected_count:
+        sys.exit(1)
+
+
+@main.group()
+def numbers() -> None:
+    """High-risk and legal holds on numbers."""
+
+
+@numbers.command("hold")
+@click.argument("number")
+@click.option("--until", "until", required=True, help="RFC 3339 time or YYYY-MM-DD.")
+@click.option("--reason", required=True)
+@click.option("--by", "by", default="operator", show_default=True, help="Who sets the hold (a reviewer).")
+def numbers_hold(number: str, until: str, reason: str, by: str) -> None:
+    """Hold a number: clearance answers `blocked` until the given time."""
+    from app.services import holds
+
+    try:
+        _run(holds.hold(number, until, reason, by))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo("held")
+
+
+@numbers.command("release-hold")
+@click.argument("number")
+@click.option("--by", "by", default="operator", show_default=True)
+def numbers_release(number: str, by: str) -> None:
+    """Lift every hold on a number."""
+    from app.services import holds
+
+    try:
+        count = _run(holds.lift(number, by))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    click.echo(f"lifted {count} hold(s)")
 
 
 @main.group()

@@ -44,3 +44,44 @@ async def sign_up(client, phone: str, password: str = "correct horse battery", e
 async def platform_id(client, slug: str) -> str:
     platforms = (await client.get("/v1/platforms")).json()
     return next(p["id"] for p in platforms if p["slug"] == slug)
+
+
+async def make_carrier(name: str = "China Mobile Test", jurisdiction: str = "CN"):
+    from app.services import carriers
+
+    return await carriers.add(name, jurisdiction)
+
+
+def signed_headers(secret: str, body: bytes, webhook_id: str | None = None, at=None) -> dict[str, str]:
+    """Standard Webhooks headers signed with the reference library."""
+    import datetime as dt
+    import uuid
+
+    from standardwebhooks import Webhook
+
+    at = at or dt.datetime.now(dt.timezone.utc)
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    signature = Webhook(secret).sign(webhook_id, at, body.decode())
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": signature, "content-type": "application/json"}
+
+
+def event_body(kind: str, phone: str, **data) -> bytes:
+    import datetime as dt
+    import json
+
+    moment = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    field = {"number.suspended": "suspended_at", "number.disconnected": "disconnected_at",
+             "number.restored": "restored_at", "number.reassigned": "reassigned_at",
+             "number.ported_out": "ported_at"}[kind]
+    payload = {"phone_number": phone, field: moment}
+    if kind == "number.disconnected":
+        payload.update({"reason": "voluntary", "line_class": "residential"})
+    payload.update(data)
+    return json.dumps({"type": kind, "timestamp": moment, "data": payload}).encode()
+
+
+async def send_event(client, carrier, kind: str, phone: str, webhook_id: str | None = None, **data):
+    body = event_body(kind, phone, **data)
+    return await client.post(f"/hooks/carriers/{carrier.id}/v1", content=body,
+                             headers=signed_headers(carrier.webhook_secret, body, webhook_id))

@@ -35,8 +35,22 @@ class WrappedKey:
     blob: bytes
 
 
-def _wrap_aad(owner_id: str) -> bytes:
-    return f"heirline:data-key:{owner_id}".encode()
+def seal(keyring: KeyRing, context: str, secret: bytes) -> WrappedKey:
+    """Encrypt a small secret (a data key, a webhook secret) under the active KEK, bound to ``context``."""
+    nonce = os.urandom(NONCE_BYTES)
+    blob = nonce + AESGCM(keyring.keys[keyring.active]).encrypt(nonce, secret, f"heirline:{context}".encode())
+    return WrappedKey(keyring.active, blob)
+
+
+def unseal(keyring: KeyRing, context: str, wrapped: WrappedKey) -> bytes:
+    kek = keyring.keys.get(wrapped.kek_id)
+    if kek is None:
+        raise DecryptionError(f"key-encryption key {wrapped.kek_id!r} is not configured")
+    try:
+        return AESGCM(kek).decrypt(wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:],
+                                   f"heirline:{context}".encode())
+    except InvalidTag as exc:
+        raise DecryptionError(f"sealed secret for {context} does not open") from exc
 
 
 def new_data_key(keyring: KeyRing, owner_id: str) -> tuple[bytes, WrappedKey]:
@@ -45,19 +59,11 @@ def new_data_key(keyring: KeyRing, owner_id: str) -> tuple[bytes, WrappedKey]:
 
 
 def wrap_data_key(keyring: KeyRing, owner_id: str, key: bytes) -> WrappedKey:
-    nonce = os.urandom(NONCE_BYTES)
-    blob = nonce + AESGCM(keyring.keys[keyring.active]).encrypt(nonce, key, _wrap_aad(owner_id))
-    return WrappedKey(keyring.active, blob)
+    return seal(keyring, f"data-key:{owner_id}", key)
 
 
 def unwrap_data_key(keyring: KeyRing, owner_id: str, wrapped: WrappedKey) -> bytes:
-    kek = keyring.keys.get(wrapped.kek_id)
-    if kek is None:
-        raise DecryptionError(f"key-encryption key {wrapped.kek_id!r} is not configured")
-    try:
-        return AESGCM(kek).decrypt(wrapped.blob[:NONCE_BYTES], wrapped.blob[NONCE_BYTES:], _wrap_aad(owner_id))
-    except InvalidTag as exc:
-        raise DecryptionError("data key does not unwrap") from exc
+    return unseal(keyring, f"data-key:{owner_id}", wrapped)
 
 
 def field_aad(owner_id: str, table: str, column: str, row_id: str) -> bytes:

@@ -118,3 +118,14 @@ async def prepare_database(*, pool: bool = True) -> None:
 async def close_database() -> None:
     if isinstance(DB, PostgresEngine) and DB.pool is not None:
         await DB.close_connection_pool()
+
+
+async def lock_numbers(e164s: list[str]) -> None:
+    """Inside a write transaction, take the numbers' rows for this transaction (in a fixed order).
+
+    SQLite already serialises writers; PostgreSQL locks the rows so two events for one number
+    apply one after the other.
+    """
+    if e164s and not is_sqlite():
+        placeholders = ", ".join("{}" for _ in e164s)
+        await run_sql(f"SELECT id FROM phone_number WHERE e164 IN ({placeholders}) ORDER BY e164 FOR UPDATE", *e164s)

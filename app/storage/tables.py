@@ -26,10 +26,36 @@ from piccolo.table import Table
 from app.storage.engine import DB
 
 
+class Carrier(Table, db=DB):
+    """A carrier as a client: its webhook secret is sealed under the key-encryption key."""
+
+    id = UUID(primary_key=True)
+    name = Varchar(length=100, unique=True)
+    jurisdiction = Varchar(length=2)
+    webhook_secret_ct = Bytea()
+    webhook_secret_kid = Varchar(length=32)
+    previous_secret_ct = Bytea(null=True, default=None)  # still accepted until previous_valid_until
+    previous_secret_kid = Varchar(length=32, default="")
+    previous_valid_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientToken(Table, db=DB, tablename="client_token"):
+    """A machine client's bearer API token (carrier, platform, caller); only its SHA-256 is kept."""
+
+    id = UUID(primary_key=True)
+    kind = Varchar(length=16)
+    client_id = UUID(index=True)
+    token_hash = Varchar(length=64, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    revoked_at = Timestamptz(null=True, default=None)
+
+
 class PhoneNumber(Table, db=DB, tablename="phone_number"):
     id = UUID(primary_key=True)
     e164 = Varchar(length=16, unique=True)
     region = Varchar(length=2)
+    carrier = ForeignKey(Carrier, on_delete=OnDelete.restrict, null=True, default=None)  # carrier of record
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -106,6 +132,76 @@ class Binding(Table, db=DB):
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
+class NumberEvent(Table, db=DB, tablename="number_event"):
+    """Every carrier event, kept for good: ``webhook-id`` is deduplicated per carrier forever."""
+
+    id = UUID(primary_key=True)
+    carrier = ForeignKey(Carrier, on_delete=OnDelete.restrict, index=True)
+    webhook_id = Varchar(length=200)
+    type = Varchar(length=32)
+    e164 = Varchar(length=16, index=True)
+    received_at = Timestamptz(default=TimestamptzNow())
+    answer = Text(default="{}")  # the JSON answered the first time, replayed for duplicates
+
+
+class ReleaseCase(Table, db=DB, tablename="release_case"):
+    """One per permanent disconnection: the tasks that free the number of the closing tenure."""
+
+    id = UUID(primary_key=True)
+    number = ForeignKey(PhoneNumber, on_delete=OnDelete.restrict, index=True)
+    tenure = ForeignKey(Tenure, on_delete=OnDelete.restrict, index=True)
+    carrier = ForeignKey(Carrier, on_delete=OnDelete.restrict, null=True, default=None)
+    reason = Varchar(length=24)
+    jurisdiction = Varchar(length=2)
+    line_class = Varchar(length=16)
+    disconnected_at = Timestamptz()
+    earliest_clear_at = Timestamptz()
+    notify_at = Timestamptz()
+    blocked_until = Timestamptz(null=True, default=None)
+    status = Varchar(length=16, default="open")
+    subscriber_ref = Varchar(length=100, default="")
+    carrier_case_id = Varchar(length=100, default="")
+    opened_at = Timestamptz(default=TimestamptzNow())
+    closed_at = Timestamptz(null=True, default=None)
+
+
+class ReleaseTask(Table, db=DB, tablename="release_task"):
+    """One binding of the closing tenure, and what its platform must do about it."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(ReleaseCase, on_delete=OnDelete.restrict, index=True)
+    binding = ForeignKey(Binding, on_delete=OnDelete.set_null, null=True, default=None)
+    platform = ForeignKey(Platform, on_delete=OnDelete.restrict, index=True)
+    action = Varchar(length=16)  # unbind | handover | memorialize | delete | none
+    heir = ForeignKey(Heir, on_delete=OnDelete.set_null, null=True, default=None)
+    status = Varchar(length=16, default="pending")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class NumberHold(Table, db=DB, tablename="number_hold"):
+    """A high-risk or legal hold: clearance is `blocked` until ``blocked_until``."""
+
+    id = UUID(primary_key=True)
+    number = ForeignKey(PhoneNumber, on_delete=OnDelete.restrict, index=True)
+    reason = Varchar(length=200)
+    blocked_until = Timestamptz()
+    set_by = Varchar(length=100)
+    created_at = Timestamptz(default=TimestamptzNow())
+    lifted_at = Timestamptz(null=True, default=None)
+
+
+class LegacyCase(Table, db=DB, tablename="legacy_case"):
+    """One per death; opened by a carrier's `subscriber_deceased` event or an executor's claim."""
+
+    id = UUID(primary_key=True)
+    owner = ForeignKey(Owner, on_delete=OnDelete.restrict, index=True)
+    release_case = ForeignKey(ReleaseCase, on_delete=OnDelete.restrict, null=True, default=None)
+    source = Varchar(length=24)  # carrier_event | claim
+    status = Varchar(length=24, default="opened")
+    opened_at = Timestamptz(default=TimestamptzNow())
+
+
 class OwnerSession(Table, db=DB, tablename="owner_session"):
     """A login; only the SHA-256 of its token is stored. Rotated at login, revoked at logout."""
 
@@ -165,6 +261,8 @@ class RateEvent(Table, db=DB, tablename="rate_event"):
 
 
 ALL_TABLES: list[type[Table]] = [
+    Carrier,
+    ClientToken,
     PhoneNumber,
     Tenure,
     Owner,
@@ -172,6 +270,11 @@ ALL_TABLES: list[type[Table]] = [
     Platform,
     Heir,
     Binding,
+    NumberEvent,
+    ReleaseCase,
+    ReleaseTask,
+    NumberHold,
+    LegacyCase,
     OwnerSession,
     OneTimeCode,
     AuditEvent,

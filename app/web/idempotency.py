@@ -40,7 +40,8 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
         path = scope.get("path", "")
-        if key is None or scope.get("method") != "POST" or not path.startswith("/v1/") or path in EXCLUDED:
+        if (key is None or scope.get("method") != "POST" or not path.startswith("/v1/") or path in EXCLUDED
+                or path.endswith(":batch")):  # bulk files are idempotent row by row, and too large to buffer
             await app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY:

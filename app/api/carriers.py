@@ -1,0 +1,143 @@
+"""What carriers call: the deactivation hook, the bulk file, and clearance before reissue."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
+from msgspec import Meta, Struct
+
+from app.domain.numbers import normalize
+from app.errors import AccessDenied, InvalidRequest
+from app.services import carriers, clearance, imports, lifecycle
+from app.settings import get_settings
+from app.web.auth import bearer_token
+
+TAG = "Carriers"
+
+
+class HookAnswer(Struct):
+    case_id: str | None
+    status: str
+    earliest_clear_at: str | None
+
+
+class TaskCounts(Struct):
+    total: int
+    pending: int
+    unbound: int
+    handed_over: int
+    memorialized: int
+    deleted: int
+    no_account: int
+    refused: int
+    failed: int
+
+
+class Handover(Struct):
+    required: bool
+    completed: bool
+
+
+class ClearanceAnswer(Struct, omit_defaults=True):
+    phone_number: str
+    status: str | None = None
+    case_id: str | None = None
+    earliest_clear_at: str | None = None
+    blocked_until: str | None = None
+    tasks: TaskCounts | None = None
+    handover: Handover | None = None
+    as_of: str | None = None
+    error: dict | None = None
+
+
+class ClearanceQuery(Struct, forbid_unknown_fields=True):
+    phone_numbers: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(min_length=1, max_length=1000)]
+
+
+class ClearanceResults(Struct):
+    results: list[ClearanceAnswer]
+
+
+class ImportError_(Struct):
+    line: int
+    detail: str
+
+
+class ImportResult(Struct):
+    rows: int
+    applied: int
+    duplicates: int
+    rejected: int
+    errors: list[ImportError_]
+
+
+async def carrier_from_token(request: Request) -> dict:
+    return await carriers.by_token(bearer_token(request))
+
+
+class CarrierHook(Controller):
+    path = "/hooks/carriers"
+    tags = [TAG]
+
+    @post("/{carrier_id:str}/v1", status_code=202, summary="Number events (Standard Webhooks 1.0 signed)",
+          description="Types: number.suspended, number.disconnected, number.restored, number.reassigned, "
+          "number.ported_out. 202 for a new event, 200 with the same body for a repeated webhook-id; 400 bad "
+          "payload (do not retry), 401 bad signature or stale timestamp, 403 number held by another carrier, "
+          "409 impossible transition.")
+    async def receive(self, request: Request, carrier_id: FromPath[str]) -> Response[HookAnswer]:
+        body = await request.body()
+        carrier = await carriers.verify_hook(carrier_id, body, dict(request.headers))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise InvalidRequest("the body is not JSON") from None
+        webhook_id = request.headers["webhook-id"]
+        if len(webhook_id) > 200:
+            raise InvalidRequest("webhook-id is longer than 200 characters")
+        event = lifecycle.parse_payload(payload, webhook_id, get_settings().default_region,
+                                        carrier["jurisdiction"])
+        [outcome] = await lifecycle.apply(carrier, [event])
+        if outcome.error is not None:
+            raise outcome.error
+        return Response(HookAnswer(**outcome.answer), status_code=202 if outcome.result == "applied" else 200)
+
+
+class CarrierApi(Controller):
+    path = "/v1"
+    tags = [TAG]
+    dependencies = {"carrier": Provide(carrier_from_token)}
+
+    @post("/carriers/{carrier_id:str}/disconnects:batch", status_code=200, request_max_body_size=200 * 1024 * 1024,
+          summary="Bulk disconnections as CSV",
+          description="Body: text/csv with header phone_number,disconnected_at,reason,aging_ends_at,line_class. "
+          "Bad rows are reported by line number and do not stop the good ones; sending the same file again "
+          "changes nothing.")
+    async def batch(self, request: Request, carrier_id: FromPath[str], carrier: NamedDependency[dict]) -> ImportResult:
+        if str(carrier["id"]) != carrier_id:
+            raise AccessDenied("a carrier may only import its own disconnections")
+        body = await request.body()
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the file must be UTF-8 CSV") from None
+        summary = await imports.import_disconnections(carrier, io.StringIO(text, newline=""))
+        return ImportResult(**summary.as_dict())
+
+    @get("/numbers/{e164:str}/clearance", summary="Is this number clear to reassign?")
+    async def one(self, e164: FromPath[str], carrier: NamedDependency[dict]) -> ClearanceAnswer:
+        number = normalize(e164, get_settings().default_region)
+        [result] = await clearance.answer(carrier["id"], [number.e164])
+        if "error" in result:
+            raise AccessDenied(result["error"]["detail"])
+        return ClearanceAnswer(**result)
+
+    @post("/numbers/clearance:query", status_code=200, summary="Clearance for up to 1,000 numbers")
+    async def many(self, data: JSONBody[ClearanceQuery], carrier: NamedDependency[dict]) -> ClearanceResults:
+        region = get_settings().default_region
+        e164s = [normalize(raw, region).e164 for raw in data.phone_numbers]
+        return ClearanceResults(results=[ClearanceAnswer(**r) for r in await clearance.answer(carrier["id"], e164s)])

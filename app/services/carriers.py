@@ -1,0 +1,121 @@
+"""Carriers as clients: credentials, secret rotation, and Standard Webhooks verification."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from app import audit
+from app.clock import now
+from app.crypto.envelope import WrappedKey, seal, unseal
+from app.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
+from app.services import clients
+from app.settings import get_settings
+from app.storage.engine import write_transaction
+from app.storage.tables import Carrier
+
+JURISDICTIONS = ("CN", "US")
+
+
+@dataclass(frozen=True)
+class CarrierCredentials:
+    id: uuid.UUID
+    webhook_secret: str
+    api_token: str
+
+
+def _new_secret() -> tuple[str, bytes]:
+    raw = secrets.token_bytes(32)
+    return "whsec_" + base64.b64encode(raw).decode(), raw
+
+
+def _context(carrier_id: uuid.UUID) -> str:
+    return f"carrier:{carrier_id}:webhook-secret"
+
+
+async def add(name: str, jurisdiction: str) -> CarrierCredentials:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidRequest("a carrier name of 1 to 100 characters is required", field="name")
+    jurisdiction = jurisdiction.upper()
+    if jurisdiction not in JURISDICTIONS:
+        raise InvalidRequest(f"jurisdiction must be one of {', '.join(JURISDICTIONS)}", field="jurisdiction")
+    carrier_id = uuid.uuid4()
+    text, raw = _new_secret()
+    sealed = seal(get_settings().keyring, _context(carrier_id), raw)
+    async with write_transaction():
+        if await Carrier.exists().where(Carrier.name == name):
+            raise Conflict(f"a carrier named {name!r} already exists")
+        await Carrier.insert(Carrier(id=carrier_id, name=name, jurisdiction=jurisdiction,
+                                     webhook_secret_ct=sealed.blob, webhook_secret_kid=sealed.kek_id))
+        token = await clients.issue("carrier", carrier_id)
+        await audit.record("carrier:add", actor="operator", subject=f"carrier:{carrier_id}",
+                           detail={"name": name, "jurisdiction": jurisdiction})
+    return CarrierCredentials(carrier_id, text, token)
+
+
+async def rotate_secret(carrier_id: uuid.UUID, grace: dt.timedelta) -> str:
+    """A new webhook secret; the old one stays valid for ``grace`` so in-flight retries still verify."""
+    text, raw = _new_secret()
+    sealed = seal(get_settings().keyring, _context(carrier_id), raw)
+    async with write_transaction():
+        row = await Carrier.select(Carrier.webhook_secret_ct, Carrier.webhook_secret_kid).where(
+            Carrier.id == carrier_id).first()
+        if row is None:
+            raise NotFound("no such carrier")
+        await Carrier.update({
+            Carrier.previous_secret_ct: row["webhook_secret_ct"], Carrier.previous_secret_kid: row["webhook_secret_kid"],
+            Carrier.previous_valid_until: now() + grace,
+            Carrier.webhook_secret_ct: sealed.blob, Carrier.webhook_secret_kid: sealed.kek_id,
+        }).where(Carrier.id == carrier_id)
+        await audit.record("carrier:secret:rotate", actor="operator", subject=f"carrier:{carrier_id}",
+                           detail={"grace_seconds": int(grace.total_seconds())})
+    return text
+
+
+async def get(carrier_id: object) -> dict:
+    try:
+        cid = uuid.UUID(str(carrier_id))
+    except ValueError:
+        raise NotFound("no such carrier") from None
+    row = await Carrier.select().where(Carrier.id == cid).first()
+    if row is None:
+        raise NotFound("no such carrier")
+    return row
+
+
+async def verify_hook(carrier_id: object, body: bytes, headers: dict[str, str]) -> dict:
+    """The carrier, if the Standard Webhooks signature and timestamp hold; else AuthenticationFailed.
+
+    The library's malformed-header errors (bad base64, missing comma) are ValueErrors: also a 401.
+    """
+    carrier = await get(carrier_id)
+    keyring = get_settings().keyring
+    candidates = [WrappedKey(carrier["webhook_secret_kid"], bytes(carrier["webhook_secret_ct"]))]
+    if carrier["previous_secret_ct"] is not None and carrier["previous_valid_until"] and \
+            carrier["previous_valid_until"] > now():
+        candidates.append(WrappedKey(carrier["previous_secret_kid"], bytes(carrier["previous_secret_ct"])))
+    reason = "signature does not match"
+    for wrapped in candidates:
+        secret = unseal(keyring, _context(carrier["id"]), wrapped)
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            return carrier
+        except WebhookVerificationError as exc:
+            reason = str(exc) or reason
+        except ValueError:
+            reason = "malformed webhook-signature or webhook-timestamp header"
+    raise AuthenticationFailed(f"webhook verification failed: {reason}")
+
+
+async def by_token(token: str | None) -> dict:
+    carrier_id = await clients.resolve(token, "carrier")
+    if carrier_id is None:
+        raise AuthenticationFailed("send a carrier API token: Authorization: Bearer hl_carrier_...")
+    return await get(carrier_id)

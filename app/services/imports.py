@@ -1,0 +1,100 @@
+"""Bulk disconnections from a carrier's CSV file, the same rules as the hook, batch by batch."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from app.domain.release import NumberEvent
+from app.errors import HeirlineError, InvalidRequest
+from app.services import lifecycle
+from app.settings import get_settings
+
+HEADER = ["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"]
+BATCH = 1000
+MAX_REPORTED = 1000
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejected_count: int = 0
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "applied": self.applied, "duplicates": self.duplicates,
+                "rejected": self.rejected_count,
+                "errors": [{"line": line, "detail": detail} for line, detail in self.rejected]}
+
+    def reject(self, line: int, detail: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_REPORTED:
+            self.rejected.append((line, detail))
+
+
+async def import_disconnections(carrier: dict, lines: Iterable[str],
+                                progress: Callable[[int], None] | None = None) -> ImportSummary:
+    """Apply every good row; report bad rows by line number. Importing the same file again changes nothing."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidRequest("the file is empty; the first line is the header " + ",".join(HEADER)) from None
+    except csv.Error as exc:
+        raise InvalidRequest(f"line 1 is not CSV: {exc}") from None
+    if [h.strip().lstrip("\ufeff").lower() for h in header] != HEADER:
+        raise InvalidRequest("the first line must be the header " + ",".join(HEADER))
+    summary = ImportSummary()
+    region = get_settings().default_region
+    pending: list[tuple[int, lifecycle.EventInput]] = []
+    line = 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            line = reader.line_num
+            summary.rows += 1
+            summary.reject(line, f"not CSV: {exc}")
+            continue
+        line = reader.line_num
+        if not values or not any(v.strip() for v in values):
+            continue
+        summary.rows += 1
+        if len(values) != len(HEADER):
+            summary.reject(line, f"expected {len(HEADER)} fields, found {len(values)}")
+            continue
+        data = dict(zip(HEADER, (v.strip() for v in values)))
+        try:
+            event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, data, lifecycle.row_key(values), region,
+                                              carrier["jurisdiction"])
+        except HeirlineError as exc:
+            summary.reject(line, exc.detail)
+            continue
+        pending.append((line, event))
+        if len(pending) >= BATCH:
+            await _flush(carrier, pending, summary)
+            pending = []
+            if progress:
+                progress(summary.rows)
+    if pending:
+        await _flush(carrier, pending, summary)
+    if progress:
+        progress(summary.rows)
+    summary.rejected.sort()
+    return summary
+
+
+async def _flush(carrier: dict, pending: list[tuple[int, lifecycle.EventInput]], summary: ImportSummary) -> None:
+    outcomes = await lifecycle.apply(carrier, [event for _, event in pending])
+    for (line, _), outcome in zip(pending, outcomes):
+        if outcome.result == "applied":
+            summary.applied += 1
+        elif outcome.result == "duplicate":
+            summary.duplicates += 1
+        else:
+            summary.reject(line, outcome.error.detail if outcome.error else "rejected")

@@ -1,0 +1,474 @@
+"""Carrier events applied to numbers, exactly once: tenures, release cases and their tasks, holds.
+
+The carrier hook (one event) and the bulk import (many disconnections) both go through
+:func:`apply`, which works on a batch: a handful of queries per batch whatever its size, the domain
+rules of :mod:`app.domain.release` for every decision, and one transaction for the whole batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import audit
+from app.clock import now
+from app.domain import release as rules
+from app.domain.numbers import Number, mask, normalize
+from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
+from app.errors import AccessDenied, Conflict, HeirlineError, InvalidRequest
+from app.notify import DeliveryFailed, Message, notifier
+from app.storage.engine import lock_numbers, write_transaction
+from app.storage.tables import (
+    Binding,
+    Carrier,
+    ContactChannel,
+    LegacyCase,
+    NumberEvent as NumberEventRow,
+    NumberHold,
+    Owner,
+    PhoneNumber,
+    ReleaseCase,
+    ReleaseTask,
+    Tenure,
+)
+
+log = logging.getLogger("heirline.lifecycle")
+RETRIES = 3
+
+
+@dataclass
+class EventInput:
+    """One carrier event, validated; ``key`` is its webhook-id (or a row digest for imports)."""
+
+    type: NumberEvent
+    number: Number
+    key: str
+    occurred_at: dt.datetime
+    reason: Reason = Reason.OTHER
+    line_class: rules.LineClass = rules.LineClass.RESIDENTIAL
+    jurisdiction: str = ""
+    aging_ends_at: dt.datetime | None = None
+    subscriber_ref: str = ""
+    carrier_case_id: str = ""
+    new_carrier: str = ""
+
+
+@dataclass
+class Outcome:
+    result: str  # applied | duplicate | rejected
+    answer: dict | None = None
+    error: HeirlineError | None = None
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _text(data: dict, name: str, limit: int = 100) -> str:
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidRequest(f"{name} must be a string of at most {limit} characters", field=name)
+    return value
+
+
+def parse_payload(payload: Any, key: str, default_region: str, carrier_jurisdiction: str) -> EventInput:
+    """A Standard Webhooks body ``{"type","timestamp","data"}`` as an EventInput, or InvalidRequest."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise InvalidRequest('the body must be {"type", "timestamp", "data": {...}}')
+    kind = rules.parse_enum(NumberEvent, payload.get("type"), "type")
+    return event_from_data(kind, payload["data"], key, default_region, carrier_jurisdiction)
+
+
+TIME_FIELD = {
+    NumberEvent.SUSPENDED: "suspended_at", NumberEvent.DISCONNECTED: "disconnected_at",
+    NumberEvent.RESTORED: "restored_at", NumberEvent.REASSIGNED: "reassigned_at",
+    NumberEvent.PORTED_OUT: "ported_at",
+}
+
+
+def event_from_data(kind: NumberEvent, data: dict, key: str, default_region: str,
+                    carrier_jurisdiction: str) -> EventInput:
+    number = normalize(data.get("phone_number"), default_region)
+    event = EventInput(kind, number, key, rules.parse_time(data.get(TIME_FIELD[kind]), TIME_FIELD[kind]))
+    if kind in (NumberEvent.DISCONNECTED, NumberEvent.SUSPENDED):
+        event.reason = rules.parse_enum(Reason, data.get("reason"), "reason", default=Reason.OTHER)
+    if kind is NumberEvent.DISCONNECTED:
+        event.line_class = rules.parse_enum(rules.LineClass, data.get("line_class"), "line_class",
+                                            default=rules.LineClass.RESIDENTIAL)
+        jurisdiction = _text(data, "jurisdiction", 2).upper() or carrier_jurisdiction
+        if len(jurisdiction) != 2 or not jurisdiction.isalpha():
+            raise InvalidRequest("jurisdiction is an ISO 3166-1 alpha-2 code", field="jurisdiction")
+        event.jurisdiction = jurisdiction
+        if data.get("aging_ends_at"):
+            event.aging_ends_at = rules.parse_time(data["aging_ends_at"], "aging_ends_at")
+            if event.aging_ends_at < event.occurred_at:
+                raise InvalidRequest("aging_ends_at is before disconnected_at", field="aging_ends_at")
+        event.subscriber_ref = _text(data, "subscriber_ref")
+        event.carrier_case_id = _text(data, "carrier_case_id")
+    if kind is NumberEvent.PORTED_OUT:
+        event.new_carrier = _text(data, "new_carrier")
+        if not event.new_carrier:
+            raise InvalidRequest("new_carrier is required", field="new_carrier")
+    if event.occurred_at > now() + dt.timedelta(minutes=5):
+        raise InvalidRequest(f"{TIME_FIELD[kind]} is in the future", field=TIME_FIELD[kind])
+    return event
+
+
+def row_key(values: list[str]) -> str:
+    """A bulk-file row's identity: the same row imported again is the same event."""
+    return "import:" + hashlib.sha256("\x1f".join(v.strip() for v in values).encode()).hexdigest()[:40]
+
+
+# ---------------------------------------------------------------- applying
+
+
+async def apply(carrier: dict, events: list[EventInput]) -> list[Outcome]:
+    """Apply a batch in one transaction; each event's outcome in order.
+
+    A concurrent writer of the same numbers (PostgreSQL) makes the batch retry: the retry sees the
+    other's committed work, so an event delivered twice at once is applied once.
+    """
+    for attempt in range(RETRIES):
+        batch = _Batch(carrier, now())
+        try:
+            async with write_transaction():
+                outcomes = await batch.run(events)
+            break
+        except Conflict:
+            if attempt == RETRIES - 1:
+                raise
+            log.info("batch of %d events met a concurrent writer; retrying", len(events))
+    await _alert_owners(batch.alerts)
+    return outcomes
+
+
+@dataclass
+class _Tenure:
+    id: uuid.UUID
+    number: uuid.UUID
+    seq: int
+    status: TenureStatus
+    owner: dict | None = None
+    new: bool = False
+    changes: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Case:
+    id: uuid.UUID
+    status: CaseStatus
+    earliest_clear_at: dt.datetime
+    blocked_until: dt.datetime | None
+    tasks: list[rules.TaskView] = field(default_factory=list)
+    new: bool = False
+
+
+class _Batch:
+    def __init__(self, carrier: dict, moment: dt.datetime):
+        self.carrier = carrier
+        self.carrier_id = carrier["id"]
+        self.now = moment
+        self.alerts: list[tuple[uuid.UUID, str, Number]] = []
+        self.audit: list[audit.Entry] = []
+
+    async def run(self, events: list[EventInput]) -> list[Outcome]:
+        e164s = sorted({e.number.e164 for e in events})
+        await self._ensure_numbers(events, e164s)
+        await lock_numbers(e164s)
+        seen = {r["webhook_id"]: r["answer"] for r in await NumberEventRow.select(
+            NumberEventRow.webhook_id, NumberEventRow.answer
+        ).where((NumberEventRow.carrier == self.carrier_id) & NumberEventRow.webhook_id.is_in([e.key for e in events]))}
+        await self._load(e164s)
+        if any(e.type is NumberEvent.PORTED_OUT for e in events):
+            for row in await Carrier.select(Carrier.name, Carrier.id):
+                self.carrier_by_name[row["name"]] = self.carrier_by_name[str(row["id"])] = row["id"]
+
+        outcomes: list[Outcome] = []
+        applied: list[tuple[EventInput, dict, int]] = []
+        for event in events:
+            if event.key in seen:
+                first = seen[event.key]  # stored JSON, or this batch's own answer
+                outcomes.append(Outcome("duplicate", first if isinstance(first, dict) else json.loads(first)))
+                continue
+            try:
+                answer = self._apply_one(event)
+            except HeirlineError as exc:
+                outcomes.append(Outcome("rejected", error=exc))
+                continue
+            seen[event.key] = answer
+            applied.append((event, answer, len(outcomes)))
+            outcomes.append(Outcome("applied", answer))
+
+        await self._create_tasks()
+        for event, answer, index in applied:
+            answer.update(self._answer(event.number.e164, answer.pop("_case")))
+            outcomes[index].answer = answer
+        await self._write(applied)
+        await self._forget_unused_numbers(applied)
+        return outcomes
+
+    # ---- loading
+
+    async def _ensure_numbers(self, events: list[EventInput], e164s: list[str]) -> None:
+        have = {r["e164"] for r in await PhoneNumber.select(PhoneNumber.e164).where(PhoneNumber.e164.is_in(e164s))}
+        regions = {e.number.e164: e.number.region for e in events}
+        self.inserted = {e for e in e164s if e not in have}
+        missing = [PhoneNumber(e164=e, region=regions[e], carrier=None) for e in sorted(self.inserted)]
+        for start in range(0, len(missing), 500):
+            await PhoneNumber.insert(*missing[start:start + 500]).on_conflict(
+                target=PhoneNumber.e164, action="DO NOTHING")
+
+    async def _load(self, e164s: list[str]) -> None:
+        self.numbers = {r["e164"]: r for r in await PhoneNumber.select(
+            PhoneNumber.id, PhoneNumber.e164, PhoneNumber.carrier).where(PhoneNumber.e164.is_in(e164s))}
+        number_ids = [n["id"] for n in self.numbers.values()]
+        self.tenures: dict[uuid.UUID, _Tenure] = {}
+        for row in await Tenure.select(Tenure.id, Tenure.number, Tenure.seq, Tenure.status).where(
+                Tenure.number.is_in(number_ids) & Tenure.ended_at.is_null()):
+            self.tenures[row["number"]] = _Tenure(row["id"], row["number"], row["seq"], TenureStatus(row["status"]))
+        tenure_ids = [t.id for t in self.tenures.values()]
+        owners = {r["tenure"]: r for r in await Owner.select(Owner.id, Owner.tenure, Owner.locale).where(
+            Owner.tenure.is_in(tenure_ids) & (Owner.status == "active"))} if tenure_ids else {}
+        for tenure in self.tenures.values():
+            tenure.owner = owners.get(tenure.id)
+        self.cases: dict[uuid.UUID, _Case] = {}  # open case by tenure
+        if tenure_ids:
+            rows = await ReleaseCase.select(ReleaseCase.id, ReleaseCase.tenure, ReleaseCase.status,
+                                            ReleaseCase.earliest_clear_at, ReleaseCase.blocked_until).where(
+                ReleaseCase.tenure.is_in(tenure_ids) & (ReleaseCase.status == CaseStatus.OPEN.value))
+            for row in rows:
+                self.cases[row["tenure"]] = _Case(row["id"], CaseStatus(row["status"]), row["earliest_clear_at"],
+                                                  row["blocked_until"])
+            if rows:
+                for task in await ReleaseTask.select(ReleaseTask.case, ReleaseTask.status, ReleaseTask.action).where(
+                        ReleaseTask.case.is_in([r["id"] for r in rows])):
+                    case = next(c for c in self.cases.values() if c.id == task["case"])
+                    case.tasks.append(rules.TaskView(TaskStatus(task["status"]), task["action"]))
+        self.holds = {r["number"]: r["blocked_until"] for r in await NumberHold.select(
+            NumberHold.number, NumberHold.blocked_until).where(
+            NumberHold.number.is_in(number_ids) & NumberHold.lifted_at.is_null()
+            & (NumberHold.blocked_until > self.now))}
+        self.new_cases: list[tuple[ReleaseCase, _Tenure]] = []
+        self.cancelled_cases: list[uuid.UUID] = []
+        self.carrier_updates: dict[uuid.UUID, uuid.UUID | None] = {}
+        self.new_holds: list[NumberHold] = []
+        self.legacy_for: list[tuple[uuid.UUID, uuid.UUID]] = []
+        self.closed_tenures: list[_Tenure] = []
+        self.carrier_by_name: dict[str, uuid.UUID] = {}
+
+    # ---- deciding
+
+    def _apply_one(self, event: EventInput) -> dict:
+        number = self.numbers[event.number.e164]
+        holder = number["carrier"]
+        if holder is not None and holder != self.carrier_id:
+            raise AccessDenied("this number is held by another carrier")
+        tenure = self.tenures.get(number["id"])
+        if tenure is None:
+            tenure = _Tenure(uuid.uuid4(), number["id"], 1, TenureStatus.ACTIVE, new=True)
+        next_status = rules.transition(tenure.status, event.type)  # InvalidState (409) when impossible
+        self.tenures[number["id"]] = tenure
+        tenure.status = next_status
+        tenure.changes["status"] = next_status.value
+        if holder is None:  # the first carrier to report a number holds it
+            number["carrier"] = self.carrier_id
+            self.carrier_updates[number["id"]] = self.carrier_id
+        owner = tenure.owner
+        subject = mask(event.number.e164)
+        actor = f"carrier:{self.carrier_id}"
+        case_ref: _Case | None = None
+
+        if event.type is NumberEvent.SUSPENDED:
+            self.audit.append(audit.Entry("number:suspended", actor, subject, owner and owner["id"],
+                                          {"reason": event.reason.value}))
+            if owner:
+                self.alerts.append((owner["id"], "suspended", event.number))
+        elif event.type is NumberEvent.DISCONNECTED:
+            case_ref = self._open_case(event, number, tenure)
+        elif event.type is NumberEvent.RESTORED:
+            case_ref = self.cases.pop(tenure.id, None)
+            if case_ref is not None:
+                case_ref.status = CaseStatus.CANCELLED
+                case_ref.tasks = [rules.TaskView(TaskStatus.CANCELLED, t.action) if t.status in rules.OPEN_TASKS
+                                  else t for t in case_ref.tasks]
+                self.cancelled_cases.append(case_ref.id)
+            self.audit.append(audit.Entry("case:cancel" if case_ref else "number:restored", actor, subject,
+                                          owner and owner["id"], {"case": str(case_ref.id) if case_ref else None}))
+        elif event.type is NumberEvent.REASSIGNED:
+            case_ref = self.cases.pop(tenure.id, None)
+            tenure.changes["ended_at"] = event.occurred_at
+            self.closed_tenures.append(tenure)
+            successor = _Tenure(uuid.uuid4(), number["id"], tenure.seq + 1, TenureStatus.ACTIVE, new=True)
+            successor.changes["status"] = TenureStatus.ACTIVE.value
+            self.tenures[number["id"]] = successor
+            early = bool(case_ref and event.occurred_at < case_ref.earliest_clear_at)
+            self.audit.append(audit.Entry("number:reassigned", actor, subject, owner and owner["id"],
+                                          {"case": str(case_ref.id) if case_ref else None, "before_clearance": early}))
+        elif event.type is NumberEvent.PORTED_OUT:
+            successor_carrier = self.carrier_by_name.get(event.new_carrier)  # None: the next to report holds it
+            number["carrier"] = successor_carrier
+            self.carrier_updates[number["id"]] = successor_carrier
+            self.audit.append(audit.Entry("number:ported_out", actor, subject, owner and owner["id"],
+                                          {"new_carrier": event.new_carrier[:100]}))
+        return {"_case": case_ref}
+
+    def _open_case(self, event: EventInput, number: dict, tenure: _Tenure) -> _Case:
+        timing = rules.release_timing(event.jurisdiction, event.reason, event.line_class, event.occurred_at,
+                                      event.aging_ends_at)
+        case = _Case(uuid.uuid4(), CaseStatus.OPEN, timing.earliest_clear_at, timing.blocked_until, new=True)
+        self.cases[tenure.id] = case
+        row = ReleaseCase(
+            id=case.id, number=number["id"], tenure=tenure.id, carrier=self.carrier_id, reason=event.reason.value,
+            jurisdiction=event.jurisdiction, line_class=event.line_class.value, disconnected_at=event.occurred_at,
+            earliest_clear_at=timing.earliest_clear_at, notify_at=timing.notify_at,
+            blocked_until=timing.blocked_until, subscriber_ref=event.subscriber_ref,
+            carrier_case_id=event.carrier_case_id,
+        )
+        self.new_cases.append((row, tenure))
+        if timing.blocked_until:
+            self.new_holds.append(NumberHold(number=number["id"], reason=f"carrier event: {event.reason.value}",
+                                             blocked_until=timing.blocked_until, set_by=f"carrier:{self.carrier_id}"))
+            self.holds[number["id"]] = max(timing.blocked_until, self.holds.get(number["id"], timing.blocked_until))
+        owner = tenure.owner
+        if owner and event.reason is Reason.SUBSCRIBER_DECEASED:
+            self.legacy_for.append((owner["id"], case.id))
+        if owner:
+            self.alerts.append((owner["id"], "disconnected", event.number))
+        self.audit.append(audit.Entry(
+            "case:open", f"carrier:{self.carrier_id}", mask(event.number.e164), owner and owner["id"],
+            {"case": str(case.id), "reason": event.reason.value, "jurisdiction": event.jurisdiction,
+             "earliest_clear_at": timing.earliest_clear_at.isoformat(), "notify_at": timing.notify_at.isoformat()}))
+        return case
+
+    async def _create_tasks(self) -> None:
+        """One task per binding of each closing tenure, from the binding's disposition."""
+        owners = {t.owner["id"]: (row, t) for row, t in self.new_cases if t.owner}
+        self.new_tasks: list[ReleaseTask] = []
+        if not owners:
+            return
+        bindings = await Binding.select(Binding.id, Binding.owner, Binding.platform, Binding.disposition,
+                                        Binding.heir).where(Binding.owner.is_in(list(owners)))
+        cases = {c.id: c for c in self.cases.values()}
+        for binding in bindings:
+            row, _tenure = owners[binding["owner"]]
+            action = rules.requested_action(binding["disposition"])
+            self.new_tasks.append(ReleaseTask(case=row.id, binding=binding["id"], platform=binding["platform"],
+                                              action=action, heir=binding["heir"]))
+            cases[row.id].tasks.append(rules.TaskView(TaskStatus.PENDING, action))
+
+    def _answer(self, e164: str, case: _Case | None) -> dict:
+        number = self.numbers[e164]
+        tenure = self.tenures[number["id"]]
+        current = self.cases.get(tenure.id)
+        view = None
+        if current is not None:
+            view = rules.CaseView(str(current.id), current.status, current.earliest_clear_at, current.blocked_until)
+        answer = rules.clearance(known=True, case=view, tasks=current.tasks if current else [],
+                                 hold_until=self.holds.get(number["id"]), now=self.now)
+        touched = case or current
+        return {
+            "case_id": str(touched.id) if touched else None,
+            "status": answer.status.value,
+            "earliest_clear_at": _iso(touched.earliest_clear_at) if touched else None,
+        }
+
+    # ---- writing
+
+    async def _write(self, applied: list[tuple[EventInput, dict, int]]) -> None:
+        for number_id, carrier_id in self.carrier_updates.items():
+            await PhoneNumber.update({PhoneNumber.carrier: carrier_id}).where(PhoneNumber.id == number_id)
+        new_tenures, changed = [], []
+        for tenure in list(self.tenures.values()) + self.closed_tenures:
+            if tenure.new:
+                new_tenures.append(Tenure(id=tenure.id, number=tenure.number, seq=tenure.seq,
+                                          status=tenure.status.value, ended_at=tenure.changes.get("ended_at")))
+            elif tenure.changes:
+                changed.append(tenure)
+        # closing tenures first: a successor's (number, seq) must not collide
+        for tenure in changed:
+            await Tenure.update({getattr(Tenure, k): v for k, v in tenure.changes.items()}).where(
+                Tenure.id == tenure.id)
+        await _insert_all(Tenure, new_tenures)
+        await _insert_all(ReleaseCase, [row for row, _ in self.new_cases])
+        await _insert_all(ReleaseTask, self.new_tasks)
+        if self.cancelled_cases:
+            await ReleaseCase.update({ReleaseCase.status: CaseStatus.CANCELLED.value, ReleaseCase.closed_at: self.now}
+                                     ).where(ReleaseCase.id.is_in(self.cancelled_cases))
+            await ReleaseTask.update({ReleaseTask.status: TaskStatus.CANCELLED.value, ReleaseTask.updated_at: self.now}
+                                     ).where(ReleaseTask.case.is_in(self.cancelled_cases)
+                                             & ReleaseTask.status.is_in([s.value for s in rules.OPEN_TASKS]))
+        await _insert_all(NumberHold, self.new_holds)
+        await _insert_all(LegacyCase, [LegacyCase(owner=o, release_case=c, source="carrier_event")
+                                       for o, c in self.legacy_for])
+        for owner_id, case_id in self.legacy_for:
+            self.audit.append(audit.Entry("legacy:open", f"carrier:{self.carrier_id}", f"case:{case_id}", owner_id,
+                                          {"source": "carrier_event"}))
+        await _insert_all(NumberEventRow, [
+            NumberEventRow(carrier=self.carrier_id, webhook_id=event.key, type=event.type.value,
+                           e164=event.number.e164, answer=_dump(answer)) for event, answer, _ in applied])
+        await audit.record_many(self.audit)
+
+
+    async def _forget_unused_numbers(self, applied: list[tuple[EventInput, dict, int]]) -> None:
+        """A number first seen in a rejected event leaves no trace: it stays `unknown`."""
+        used = {event.number.e164 for event, _, _ in applied}
+        unused = [e for e in self.inserted if e not in used]
+        if unused:
+            await PhoneNumber.delete().where(PhoneNumber.e164.is_in(unused))
+
+
+async def _insert_all(table, rows: list, size: int = 500) -> None:
+    for start in range(0, len(rows), size):
+        await table.insert(*rows[start:start + size])
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _dump(answer: dict) -> str:
+    return json.dumps(answer, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- alerts to owners
+
+ALERTS = {
+    "suspended": {
+        "zh": ("您的号码已被停机", "运营商报告您的号码 {number} 已停机。如果不是您本人的安排，请尽快联系运营商；号码注销前，您在 Heirline 登记的账户安排不会执行。"),
+        "en": ("Your number was suspended", "Your carrier reports that {number} is suspended. If you did not expect this, contact your carrier: nothing in your Heirline plan runs until the number is cancelled."),
+    },
+    "disconnected": {
+        "zh": ("您的号码已注销", "运营商报告您的号码 {number} 已注销。Heirline 将按您的安排通知各个应用。如有误，请立即联系运营商恢复号码。"),
+        "en": ("Your number was cancelled", "Your carrier reports that {number} was cancelled. Heirline will tell the apps what your plan says. If this is a mistake, ask your carrier to restore the number now."),
+    },
+}
+
+
+async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
+    """Tell each owner on every channel: e-mail and second numbers, and for a suspension the number too."""
+    if not alerts:
+        return
+    owner_ids = list({a[0] for a in alerts})
+    contacts: dict[uuid.UUID, list[dict]] = {}
+    for row in await ContactChannel.select(ContactChannel.owner, ContactChannel.kind, ContactChannel.address).where(
+            ContactChannel.owner.is_in(owner_ids)):
+        contacts.setdefault(row["owner"], []).append(row)
+    locales = {r["id"]: r["locale"] for r in await Owner.select(Owner.id, Owner.locale).where(Owner.id.is_in(owner_ids))}
+    for owner_id, kind, number in alerts:
+        subject, body = ALERTS[kind].get(locales.get(owner_id, "zh"), ALERTS[kind]["en"])
+        body = body.format(number=mask(number.e164))
+        targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner_id, [])]
+        if kind == "suspended":
+            targets.append((number.e164, "sms"))
+        for address, channel in targets:
+            try:
+                await notifier().send(Message(address, channel, subject, body))
+            except DeliveryFailed as exc:  # an alert that cannot go out must not undo the carrier's event
+                log.error("alert to owner %s by %s failed: %s", owner_id, channel, exc)
+
