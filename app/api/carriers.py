@@ -9,7 +9,8 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
-from msgspec import Meta, Struct
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.domain.numbers import normalize
 from app.errors import AccessDenied, InvalidRequest
@@ -43,16 +44,24 @@ class Handover(Struct):
     completed: bool
 
 
-class ClearanceAnswer(Struct, omit_defaults=True):
+class ClearanceError(Struct):
+    status: int
+    err: str
+    detail: str
+
+
+class ClearanceAnswer(Struct):
+    """A number's clearance; in a batch, a number held by another carrier carries only ``error``."""
+
     phone_number: str
-    status: str | None = None
-    case_id: str | None = None
-    earliest_clear_at: str | None = None
-    blocked_until: str | None = None
-    tasks: TaskCounts | None = None
-    handover: Handover | None = None
-    as_of: str | None = None
-    error: dict | None = None
+    status: str | UnsetType = UNSET
+    case_id: str | None | UnsetType = UNSET
+    earliest_clear_at: str | None | UnsetType = UNSET
+    blocked_until: str | None | UnsetType = UNSET
+    tasks: TaskCounts | UnsetType = UNSET
+    handover: Handover | UnsetType = UNSET
+    as_of: str | UnsetType = UNSET
+    error: ClearanceError | UnsetType = UNSET
 
 
 class ClearanceQuery(Struct, forbid_unknown_fields=True):
@@ -134,10 +143,10 @@ class CarrierApi(Controller):
         [result] = await clearance.answer(carrier["id"], [number.e164])
         if "error" in result:
             raise AccessDenied(result["error"]["detail"])
-        return ClearanceAnswer(**result)
+        return msgspec.convert(result, ClearanceAnswer)
 
     @post("/numbers/clearance:query", status_code=200, summary="Clearance for up to 1,000 numbers")
     async def many(self, data: JSONBody[ClearanceQuery], carrier: NamedDependency[dict]) -> ClearanceResults:
         region = get_settings().default_region
         e164s = [normalize(raw, region).e164 for raw in data.phone_numbers]
-        return ClearanceResults(results=[ClearanceAnswer(**r) for r in await clearance.answer(carrier["id"], e164s)])
+        return ClearanceResults(results=msgspec.convert(await clearance.answer(carrier["id"], e164s), list[ClearanceAnswer]))

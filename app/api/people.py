@@ -20,6 +20,7 @@ from app.api.schemas import (
     ContactOut,
     HeirCreate,
     HeirOut,
+    NumberStatusOut,
     OwnerCreate,
     OwnerCreated,
     PlatformOut,
@@ -136,6 +137,10 @@ class Inventory(Controller):
     @delete("/contacts/{contact_id:uuid}", status_code=204, summary="Remove a contact channel (not the last)")
     async def remove_contact(self, principal: NamedDependency[Principal], contact_id: FromPath[uuid.UUID]) -> None:
         await inventory.remove_contact(principal.owner_id, contact_id)
+
+    @get("/number", summary="My number's state and the tasks of its release case")
+    async def number(self, principal: NamedDependency[Principal]) -> NumberStatusOut:
+        return out(await inventory.number_status(principal.owner_id), NumberStatusOut)
 
     @get("/audit", summary="The audit trail of my account, newest first")
     async def audit_trail(self, principal: NamedDependency[Principal]) -> list[AuditEntry]:

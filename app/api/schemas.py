@@ -143,3 +143,29 @@ class AuditEntry(Struct):
 
 def out(value: object, kind: type):
     return msgspec.convert(value, kind)
+
+
+class TaskOut(Struct):
+    id: uuid.UUID
+    action: str
+    status: str
+    updated_at: dt.datetime
+    platform_name: str
+    platform_name_zh: str
+    heir_name: str | None
+
+
+class CaseOut(Struct):
+    id: uuid.UUID
+    status: str
+    reason: str
+    disconnected_at: dt.datetime
+    earliest_clear_at: dt.datetime
+    notify_at: dt.datetime
+    tasks: list[TaskOut]
+
+
+class NumberStatusOut(Struct):
+    phone_number: str
+    status: str
+    case: CaseOut | None

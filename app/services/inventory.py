@@ -19,7 +19,7 @@ from app.errors import Conflict, InvalidRequest, InvalidState, NotFound
 from app.services.accounts import check_email, cipher_for
 from app.settings import get_settings
 from app.storage.engine import write_transaction
-from app.storage.tables import AuditEvent, Binding, ContactChannel, Heir, Platform
+from app.storage.tables import AuditEvent, Binding, ContactChannel, Heir, Owner, Platform, ReleaseCase, ReleaseTask
 
 UNSET: Any = object()
 
@@ -280,3 +280,22 @@ async def audit_trail(owner_id: uuid.UUID, limit: int = 200) -> list[dict]:
     return await AuditEvent.select(
         AuditEvent.seq, AuditEvent.at, AuditEvent.action, AuditEvent.actor, AuditEvent.subject
     ).where(AuditEvent.owner_id == owner_id).order_by(AuditEvent.seq, ascending=False).limit(limit)
+
+
+# ---------------------------------------------------------------- the number's state, as its owner sees it
+
+async def number_status(owner_id: uuid.UUID) -> dict:
+    """The owner's tenure status and the release case of that tenure, with each task."""
+    owner = await Owner.select(Owner.tenure, Owner.tenure.status, Owner.tenure.number.e164).where(
+        Owner.id == owner_id).first()
+    case = await ReleaseCase.select(
+        ReleaseCase.id, ReleaseCase.status, ReleaseCase.reason, ReleaseCase.disconnected_at,
+        ReleaseCase.earliest_clear_at, ReleaseCase.notify_at,
+    ).where(ReleaseCase.tenure == owner["tenure"]).order_by(ReleaseCase.opened_at, ascending=False).first()
+    if case is not None:
+        case["tasks"] = await ReleaseTask.select(
+            ReleaseTask.id, ReleaseTask.action, ReleaseTask.status, ReleaseTask.updated_at,
+            ReleaseTask.platform.name.as_alias("platform_name"), ReleaseTask.platform.name_zh.as_alias("platform_name_zh"),
+            ReleaseTask.heir.name.as_alias("heir_name"),
+        ).where(ReleaseTask.case == case["id"]).order_by(ReleaseTask.created_at)
+    return {"phone_number": owner["tenure.number.e164"], "status": owner["tenure.status"], "case": case}

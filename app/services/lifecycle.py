@@ -381,8 +381,13 @@ class _Batch:
     # ---- writing
 
     async def _write(self, applied: list[tuple[EventInput, dict, int]]) -> None:
+        by_carrier: dict[uuid.UUID | None, list[uuid.UUID]] = {}
         for number_id, carrier_id in self.carrier_updates.items():
-            await PhoneNumber.update({PhoneNumber.carrier: carrier_id}).where(PhoneNumber.id == number_id)
+            by_carrier.setdefault(carrier_id, []).append(number_id)
+        for carrier_id, number_ids in by_carrier.items():
+            for start in range(0, len(number_ids), 500):
+                await PhoneNumber.update({PhoneNumber.carrier: carrier_id}).where(
+                    PhoneNumber.id.is_in(number_ids[start:start + 500]))
         new_tenures, changed = [], []
         for tenure in list(self.tenures.values()) + self.closed_tenures:
             if tenure.new:

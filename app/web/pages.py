@@ -254,7 +254,8 @@ class OwnerPages(Controller):
             request, "inventory", status=status, user=principal,
             bindings=await inventory.list_bindings(principal.owner_id),
             heirs=await inventory.list_heirs(principal.owner_id),
-            contacts=await inventory.list_contacts(principal.owner_id), **extra,
+            contacts=await inventory.list_contacts(principal.owner_id),
+            number=await inventory.number_status(principal.owner_id), **extra,
         )
 
     @get("/inventory")

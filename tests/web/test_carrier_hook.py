@@ -339,3 +339,16 @@ async def test_every_case_change_is_audited(client, carrier, owner):
     actions = [r["action"] for r in await AuditEvent.select(AuditEvent.action).order_by(AuditEvent.seq)]
     assert "case:open" in actions and "case:cancel" in actions
     assert (await audit.verify()).ok
+
+
+async def test_owner_sees_the_number_state_and_each_task(client, carrier, owner):
+    await add_bindings(client, owner)
+    state = (await client.get("/v1/me/number", headers=owner.headers)).json()
+    assert state["status"] == "active" and state["case"] is None
+    await send_event(client, carrier, "number.disconnected", PHONE)
+    state = (await client.get("/v1/me/number", headers=owner.headers)).json()
+    assert state["status"] == "disconnected"
+    assert sorted((t["platform_name"], t["action"], t["status"]) for t in state["case"]["tasks"]) == [
+        ("Alipay", "unbind", "pending"), ("Taobao", "none", "pending"), ("WeChat", "handover", "pending"),
+        ("Weibo", "memorialize", "pending")]
+    assert [t["heir_name"] for t in state["case"]["tasks"] if t["action"] == "handover"] == ["李明"]

@@ -176,3 +176,18 @@ async def test_health_readiness_and_openapi(client):
                  "/v1/me/heirs", "/v1/me/contacts", "/v1/platforms"]:
         assert path in paths, path
     assert not any(p.startswith("/inventory") for p in paths)
+
+
+async def test_inventory_page_shows_an_open_case(client):
+    from tests.support import make_carrier, send_event
+
+    await sign_up_by_pages(client)
+    form = {"platform_id": await platform_id(client, "alipay"), "binding_types": "payment",
+            "disposition": "unbind", "account_hint": "", "heir_id": "", "instructions": ""}
+    await form_post(client, "/bindings/new", "/bindings", form)
+    carrier = await make_carrier()
+    assert (await send_event(client, carrier, "number.disconnected", PHONE)).status_code == 202
+    html = (await client.get("/inventory", headers={"accept-language": "zh-CN"})).text
+    assert 'id="release-case"' in html and "已注销" in html and "待通知" in html and "支付宝" in html
+    html = (await client.get("/inventory", headers={"accept-language": "en"})).text
+    assert "cancelled" in html and "waiting" in html
