@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -47,6 +48,18 @@ def _page(request: Request, status: int, detail: str, headers: dict | None = Non
     )
 
 
+def is_busy(exc: Exception) -> bool:
+    """The database is locked, overloaded or unreachable: the client should retry, not give up."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (asyncpg.exceptions.TooManyConnectionsError, asyncpg.exceptions.CannotConnectNowError,
+                            ConnectionRefusedError, asyncpg.exceptions.ConnectionDoesNotExistError))
+
+
 def handle(request: Request, exc: Exception) -> Response:
     headers = None
     extra: dict = {}
@@ -68,6 +81,10 @@ def handle(request: Request, exc: Exception) -> Response:
         if status >= 500:
             log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, detail)
             detail = TITLES.get(status, "Error")
+    elif is_busy(exc):
+        log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+        status, detail, err = 503, "The service is busy; retry shortly", "temporarily_unavailable"
+        headers = {"Retry-After": "2"}
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail, err = 500, "Something went wrong on our side; it has been logged.", None

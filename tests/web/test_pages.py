@@ -191,3 +191,18 @@ async def test_inventory_page_shows_an_open_case(client):
     assert 'id="release-case"' in html and "已注销" in html and "待通知" in html and "支付宝" in html
     html = (await client.get("/inventory", headers={"accept-language": "en"})).text
     assert "cancelled" in html and "waiting" in html
+
+
+async def test_a_locked_database_is_a_503_with_retry_after(client, owner, monkeypatch):
+    import sqlite3
+
+    from app.services import inventory
+
+    async def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(inventory, "list_bindings", locked)
+    response = await client.get("/v1/me/bindings", headers=owner.headers)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["err"] == "temporarily_unavailable"
