@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -17,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from app import __version__
 from app.api.carriers import CarrierApi, CarrierHook
 from app.api.health import healthz, readyz
+from app.api.platforms import Outcomes, StreamManagement, jwks, ssf_configuration
 from app.api.people import Catalog, CodesAndSessions, Inventory
 from app.errors import HeirlineError
 from app.paths import PACKAGE, TEMPLATES
@@ -42,6 +44,23 @@ async def database(app: Litestar) -> AsyncIterator[None]:
         await close_database()
 
 
+@asynccontextmanager
+async def embedded_worker(app: Litestar) -> AsyncIterator[None]:
+    """On the embedded default, deliveries and timers run inside `serve` (elsewhere: `heirline worker`)."""
+    if not get_settings().embedded_worker:
+        yield
+        return
+    from app.delivery import worker
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
 def create_app() -> Litestar:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -49,10 +68,11 @@ def create_app() -> Litestar:
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
     return Litestar(
         route_handlers=[
-            healthz, readyz, CodesAndSessions, Catalog, Inventory, CarrierHook, CarrierApi, PublicPages, OwnerPages,
+            healthz, readyz, CodesAndSessions, Catalog, Inventory, CarrierHook, CarrierApi,
+            ssf_configuration, jwks, StreamManagement, Outcomes, PublicPages, OwnerPages,
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
-        lifespan=[database],
+        lifespan=[database, embedded_worker],
         middleware=[headers_middleware, idempotency_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key.decode(), cookie_secure=settings.cookie_secure,

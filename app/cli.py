@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import asyncio
 import json
 import os
 import pathlib
@@ -219,6 +220,108 @@ def import_disconnects(file: str, carrier_id: str) -> None:
         click.echo(f"  ... and {summary.rejected_count - 50} more", err=True)
     if summary.rejected_count:
         sys.exit(1)
+
+
+@main.group()
+def platforms() -> None:
+    """Platforms: the apps that receive notices."""
+
+
+@platforms.command("add")
+@click.argument("name")
+@click.option("--push-url", default=None, help="Push SETs here (RFC 8935).")
+@click.option("--webhook-url", default=None, help="Send Standard Webhooks here instead of SETs.")
+@click.option("--poll", is_flag=True, help="The platform polls for SETs (RFC 8936).")
+@click.option("--all-subjects", is_flag=True, help='default_subjects "ALL": every disconnection, declared or not.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"id","api_token",...}.')
+def platforms_add(name: str, push_url: str | None, webhook_url: str | None, poll: bool, all_subjects: bool,
+                  as_json: bool) -> None:
+    """Register a platform (an existing catalog entry of that name is reused); prints its token once."""
+    from app.services import streams
+
+    try:
+        creds = _run(streams.add_platform(name, push_url=push_url, webhook_url=webhook_url, poll=poll,
+                                          all_subjects=all_subjects))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    data = {"id": str(creds.id), "api_token": creds.api_token}
+    if creds.stream_id:
+        data["stream_id"] = creds.stream_id
+    if creds.webhook_secret:
+        data["webhook_secret"] = creds.webhook_secret
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option("--capacity", default=64, show_default=True, help="Deliveries in flight at once.")
+def worker(once: bool, capacity: int) -> None:
+    """Run deliveries, retries and timers (also runs inside `serve` on the embedded SQLite)."""
+    import signal
+
+    from app.delivery import worker as delivery
+    from app.storage.engine import close_database, prepare_database
+
+    async def main_loop():
+        await prepare_database(pool=_settings().db_pool_size > 0)
+        try:
+            if once:
+                await delivery.run_until_idle()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            click.echo("worker running; Ctrl-C to stop")
+            await delivery.run(stop, capacity=capacity)
+        finally:
+            await close_database()
+
+    _run(main_loop())
+
+
+@main.command()
+@click.option("--dead", is_flag=True, help="Only dead letters (undeliverable before the deadline).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True)
+def deliveries(dead: bool, as_json: bool, limit: int) -> None:
+    """Notices and their delivery state, newest first: what the operator watches."""
+    from app.storage.tables import Notice
+
+    async def fetch():
+        query = Notice.select(Notice.id, Notice.stream.platform.name.as_alias("platform"), Notice.event,
+                              Notice.status, Notice.attempts, Notice.last_error, Notice.created_at).order_by(
+            Notice.created_at, ascending=False).limit(limit)
+        if dead:
+            query = query.where(Notice.status.is_in(["dead", "failed"]))
+        return await query
+
+    rows = _run(fetch())
+    if as_json:
+        click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['created_at']:%Y-%m-%d %H:%M}  {r['status']:9} tries={r['attempts']:<2} "
+                   f"{r['platform'] or '-':20} {r['event'].rsplit('/', 1)[-1]:34} {r['last_error']}")
+    if not rows:
+        click.echo("no deliveries")
+
+
+@main.group()
+def keys() -> None:
+    """Key management."""
+
+
+@keys.command("rotate-signing")
+def keys_rotate_signing() -> None:
+    """New SET signing keys; the old ones stay in the JWKS until the SETs they signed are delivered."""
+    from app.crypto import sets
+
+    click.echo("active signing keys: " + ", ".join(_run(sets.rotate())))
 
 
 @main.group()

@@ -92,6 +92,9 @@ class Settings:
     secret_key: bytes
     keyring: KeyRing
     default_region: str
+    issuer: str
+    outbound_allowlist: tuple[str, ...]
+    embedded_worker: bool
     cookie_secure: bool
     smtp_url: str
     mail_from: str
@@ -164,6 +167,9 @@ def load_settings() -> Settings:
         secret_key=secret_text.encode(),
         keyring=KeyRing.parse(kek_text),
         default_region=_env("DEFAULT_REGION", "CN").upper(),
+        issuer=_env("ISSUER", "http://127.0.0.1:8000").rstrip("/"),
+        outbound_allowlist=tuple(h.strip() for h in _env("OUTBOUND_ALLOWLIST").split(",") if h.strip()),
+        embedded_worker=_bool("EMBEDDED_WORKER", database_url.startswith("sqlite:") and env != "test"),
         cookie_secure=_bool("COOKIE_SECURE", production),
         smtp_url=_env("SMTP_URL"),
         mail_from=_env("MAIL_FROM", "Heirline <no-reply@heirline.invalid>"),

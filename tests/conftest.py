@@ -18,6 +18,7 @@ os.environ["HEIRLINE_VAR_DIR"] = str(_RUN_DIR / "var")
 os.environ["HEIRLINE_DB_POOL_SIZE"] = "0"  # the test client runs the app on another event loop
 os.environ.setdefault("HEIRLINE_DATABASE_URL", f"sqlite:///{_RUN_DIR / 'template.sqlite'}")
 os.environ["PICCOLO_CONF"] = "app.piccolo_conf"
+os.environ["HEIRLINE_OUTBOUND_ALLOWLIST"] = "127.0.0.1"  # the tests' local receivers
 for name in ("HEIRLINE_SMTP_URL", "HEIRLINE_SMS_GATEWAY_URL", "HEIRLINE_SECRET_KEY", "HEIRLINE_KEK"):
     os.environ.pop(name, None)
 

@@ -22,6 +22,7 @@ from app.domain.numbers import Number, mask, normalize
 from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
 from app.errors import AccessDenied, Conflict, HeirlineError, InvalidRequest
 from app.notify import DeliveryFailed, Message, notifier
+from app.services import notices
 from app.storage.engine import lock_numbers, write_transaction
 from app.storage.tables import (
     Binding,
@@ -260,6 +261,8 @@ class _Batch:
         self.new_holds: list[NumberHold] = []
         self.legacy_for: list[tuple[uuid.UUID, uuid.UUID]] = []
         self.closed_tenures: list[_Tenure] = []
+        self.notify_now: list[uuid.UUID] = []
+        self.recycled_cases: list[uuid.UUID] = []
         self.carrier_by_name: dict[str, uuid.UUID] = {}
 
     # ---- deciding
@@ -308,6 +311,8 @@ class _Batch:
             successor.changes["status"] = TenureStatus.ACTIVE.value
             self.tenures[number["id"]] = successor
             early = bool(case_ref and event.occurred_at < case_ref.earliest_clear_at)
+            if case_ref is not None:
+                self.recycled_cases.append(case_ref.id)
             self.audit.append(audit.Entry("number:reassigned", actor, subject, owner and owner["id"],
                                           {"case": str(case_ref.id) if case_ref else None, "before_clearance": early}))
         elif event.type is NumberEvent.PORTED_OUT:
@@ -331,6 +336,8 @@ class _Batch:
             carrier_case_id=event.carrier_case_id,
         )
         self.new_cases.append((row, tenure))
+        if timing.notify_at <= self.now:
+            self.notify_now.append(case.id)
         if timing.blocked_until:
             self.new_holds.append(NumberHold(number=number["id"], reason=f"carrier event: {event.reason.value}",
                                              blocked_until=timing.blocked_until, set_by=f"carrier:{self.carrier_id}"))
@@ -418,6 +425,10 @@ class _Batch:
             NumberEventRow(carrier=self.carrier_id, webhook_id=event.key, type=event.type.value,
                            e164=event.number.e164, answer=_dump(answer)) for event, answer, _ in applied])
         await audit.record_many(self.audit)
+        # the durable outbox: notices commit with the cases and tasks they serve, or not at all
+        await notices.write_for_cases(self.notify_now)
+        await notices.write_follow_up(self.cancelled_cases, "cancelled")
+        await notices.write_follow_up(self.recycled_cases, "recycled")
 
 
     async def _forget_unused_numbers(self, applied: list[tuple[EventInput, dict, int]]) -> None:

@@ -93,7 +93,7 @@ class ContactChannel(Table, db=DB, tablename="contact_channel"):
 
 
 class Platform(Table, db=DB):
-    """The catalog of apps owners pick from; later also the platforms' client records."""
+    """The catalog of apps owners pick from, and the platforms that receive notices."""
 
     id = UUID(primary_key=True)
     slug = Varchar(length=64, unique=True)
@@ -101,6 +101,8 @@ class Platform(Table, db=DB):
     name_zh = Varchar(length=100)
     region = Varchar(length=8)  # CN | INTL
     category = Varchar(length=32)
+    # set by the operator as agreed with the platform: ALL receives every disconnection
+    default_subjects = Varchar(length=4, default="NONE")
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -163,6 +165,7 @@ class ReleaseCase(Table, db=DB, tablename="release_case"):
     carrier_case_id = Varchar(length=100, default="")
     opened_at = Timestamptz(default=TimestamptzNow())
     closed_at = Timestamptz(null=True, default=None)
+    notices_at = Timestamptz(null=True, default=None)  # when the platform notices were written
 
 
 class ReleaseTask(Table, db=DB, tablename="release_task"):
@@ -200,6 +203,82 @@ class LegacyCase(Table, db=DB, tablename="legacy_case"):
     source = Varchar(length=24)  # carrier_event | claim
     status = Varchar(length=24, default="opened")
     opened_at = Timestamptz(default=TimestamptzNow())
+
+
+class SigningKey(Table, db=DB, tablename="signing_key"):
+    """A key that signs SETs; its private half is sealed under the key-encryption key."""
+
+    id = UUID(primary_key=True)
+    kid = Varchar(length=64, unique=True)
+    alg = Varchar(length=8)  # RS256 | ES256
+    private_ct = Bytea()
+    private_kek_id = Varchar(length=32)
+    public_jwk = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
+    retired_at = Timestamptz(null=True, default=None)  # signs nothing new; published while its SETs are out
+
+
+class Stream(Table, db=DB, tablename="ssf_stream"):
+    """A platform's Shared Signals stream: how and where its notices go."""
+
+    id = UUID(primary_key=True)
+    stream_id = Varchar(length=64, unique=True)
+    platform = ForeignKey(Platform, on_delete=OnDelete.restrict, unique=True, null=True, default=None)  # None: deleted
+    events_requested = Text(default="[]")
+    delivery_method = Varchar(length=64)  # urn:ietf:rfc:8935 | urn:ietf:rfc:8936 | urn:standard-webhooks:1.0
+    endpoint_url = Varchar(length=500, default="")
+    authorization_ct = Bytea(null=True, default=None)  # sealed authorization_header for push
+    authorization_kid = Varchar(length=32, default="")
+    webhook_secret_ct = Bytea(null=True, default=None)  # sealed whsec_ for Standard Webhooks delivery
+    webhook_secret_kid = Varchar(length=32, default="")
+    signing_alg = Varchar(length=8, default="RS256")
+    status = Varchar(length=16, default="enabled")
+    status_reason = Varchar(length=200, default="")
+    description = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class StreamSubject(Table, db=DB, tablename="ssf_subject"):
+    """A number a platform added to its stream itself."""
+
+    id = UUID(primary_key=True)
+    stream = ForeignKey(Stream, on_delete=OnDelete.cascade, index=True)
+    e164 = Varchar(length=16, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Notice(Table, db=DB):
+    """The durable outbox: a SET (or Standard Webhooks message) for one stream, written with its task."""
+
+    id = UUID(primary_key=True)  # the SET's jti
+    stream = ForeignKey(Stream, on_delete=OnDelete.restrict, index=True)
+    case = ForeignKey(ReleaseCase, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    task = ForeignKey(ReleaseTask, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    event = Varchar(length=200)
+    claims = Text()  # the SET claims, fixed when written
+    token = Text(null=True, default=None)  # the signed form, made once at first delivery
+    kid = Varchar(length=64, default="")
+    status = Varchar(length=16, default="pending")  # pending | sending | delivered | failed | dead
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow(), index=True)
+    lease_until = Timestamptz(null=True, default=None)
+    deadline = Timestamptz()
+    last_error = Varchar(length=300, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class CaseOutcome(Table, db=DB, tablename="case_outcome"):
+    """What a platform reported for a case: one per case and platform."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(ReleaseCase, on_delete=OnDelete.restrict, index=True)
+    platform = ForeignKey(Platform, on_delete=OnDelete.restrict)
+    result = Varchar(length=16)
+    completed_at = Timestamptz()
+    detail = Varchar(length=500, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class OwnerSession(Table, db=DB, tablename="owner_session"):
@@ -275,6 +354,11 @@ ALL_TABLES: list[type[Table]] = [
     ReleaseTask,
     NumberHold,
     LegacyCase,
+    SigningKey,
+    Stream,
+    StreamSubject,
+    Notice,
+    CaseOutcome,
     OwnerSession,
     OneTimeCode,
     AuditEvent,

@@ -1,0 +1,1 @@
+"""Outbound delivery of platform notices: the worker, push and Standard Webhooks, the address guard."""

@@ -1,0 +1,211 @@
+"""`heirline worker`: timers, and push delivery of notices (RFC 8935 and Standard Webhooks).
+
+Each delivery is its own task with a timeout and a per-endpoint limit, so a slow or dead endpoint
+only ever holds its own slots. Notices are claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED),
+so several workers share the work, and a worker killed mid-delivery loses nothing: its lease expires
+and the notice is claimed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import uuid
+from urllib.parse import urlsplit
+
+import aiohttp
+from standardwebhooks import Webhook
+
+from app import audit
+from app.clock import now
+from app.delivery.guard import AddressRefused, GuardedResolver
+from app.domain import notices as rules
+from app.services import notices, streams
+from app.settings import get_settings
+from app.storage.engine import is_sqlite, write_transaction
+from app.storage.tables import Notice, Stream
+
+log = logging.getLogger("heirline.worker")
+
+LEASE = dt.timedelta(seconds=60)
+TIMEOUT_SECONDS = 10
+PER_ENDPOINT = 4
+MAX_RESPONSE_BYTES = 64 * 1024
+PUSHED = (rules.PUSH, rules.WEBHOOKS)
+
+
+async def claim(limit: int) -> list[dict]:
+    """Take up to ``limit`` due push notices for this worker, under a lease."""
+    moment = now()
+    due = (((Notice.status == "pending") & (Notice.next_attempt_at <= moment))
+           | ((Notice.status == "sending") & (Notice.lease_until < moment)))
+    async with write_transaction():
+        query = Notice.select(Notice.id).where(
+            due & Notice.stream.delivery_method.is_in(list(PUSHED)) & (Notice.stream.status == "enabled")
+        ).order_by(Notice.next_attempt_at).limit(limit)
+        if not is_sqlite():
+            query = query.lock_rows("UPDATE", skip_locked=True, of=(Notice,))
+        ids = [r["id"] for r in await query]
+        if not ids:
+            return []
+        await Notice.update({Notice.status: "sending", Notice.lease_until: moment + LEASE,
+                             Notice.attempts: Notice.attempts + 1}).where(Notice.id.is_in(ids))
+    return await Notice.select().where(Notice.id.is_in(ids))
+
+
+class Outcome:
+    DELIVERED, REJECTED, GONE, RETRY, REFUSED = "delivered", "rejected", "gone", "retry", "refused"
+
+
+def classify(method: str, status: int, body: bytes) -> tuple[str, str]:
+    """What an endpoint's answer means for the notice."""
+    if method == rules.PUSH and status == 202 or method == rules.WEBHOOKS and 200 <= status < 300:
+        return Outcome.DELIVERED, ""
+    if status == 410:
+        return Outcome.GONE, "410 Gone: the endpoint asked to stop"
+    if method == rules.PUSH and status == 400:
+        try:
+            answer = json.loads(body or b"{}")
+            err = answer.get("err") if isinstance(answer, dict) else None
+        except ValueError:
+            err = None
+        if isinstance(err, str):
+            return Outcome.REJECTED, f"{err}: {str(answer.get('description', ''))[:200]}"
+    return Outcome.RETRY, f"HTTP {status}"
+
+
+class Deliverer:
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.limits: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> "Deliverer":
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(), limit=200, ttl_dns_cache=60)
+        self.session = aiohttp.ClientSession(connector=connector,
+                                             timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.session.close()
+
+    async def deliver(self, notice: dict) -> None:
+        stream = await Stream.select().where(Stream.id == notice["stream"]).first()
+        endpoint = stream["endpoint_url"]
+        host = urlsplit(endpoint).netloc
+        limit = self.limits.setdefault(host, asyncio.Semaphore(PER_ENDPOINT))
+        async with limit:
+            try:
+                outcome, detail = await self._send(notice, stream)
+            except AddressRefused as exc:
+                outcome, detail = Outcome.REFUSED, str(exc)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                outcome, detail = Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300]
+        await record(notice, stream, outcome, detail)
+
+    async def _send(self, notice: dict, stream: dict) -> tuple[str, str]:
+        if stream["delivery_method"] == rules.PUSH:
+            token = await notices.signed_token(notice, stream["signing_alg"])
+            headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}
+            authorization = streams.authorization_header(stream)
+            if authorization:
+                headers["Authorization"] = authorization
+            body = token.encode()
+        else:
+            body, headers = webhook_message(notice, stream)
+        async with self.session.post(stream["endpoint_url"], data=body, headers=headers,
+                                     allow_redirects=False) as response:
+            answer = await response.content.read(MAX_RESPONSE_BYTES)
+            return classify(stream["delivery_method"], response.status, answer)
+
+
+def webhook_message(notice: dict, stream: dict) -> tuple[bytes, dict]:
+    """The same notice as a Standard Webhooks message, `v1`-signed with the stream's secret."""
+    claims = json.loads(notice["claims"])
+    [(event, payload)] = claims["events"].items()
+    moment = now()
+    data = {**payload, **({"phone_number": claims["sub_id"]["phone_number"]} if "phone_number" in claims["sub_id"]
+                          else {"stream_id": claims["sub_id"].get("id")})}
+    body = json.dumps({"type": rules.webhook_type(get_settings().issuer, event),
+                       "timestamp": moment.isoformat().replace("+00:00", "Z"), "data": data},
+                      ensure_ascii=False).encode()
+    msg_id = f"msg_{uuid.UUID(str(notice['id'])).hex}"
+    signature = Webhook(streams.webhook_secret(stream)).sign(msg_id, moment, body.decode())
+    return body, {"content-type": "application/json", "webhook-id": msg_id,
+                  "webhook-timestamp": str(int(moment.timestamp())), "webhook-signature": signature}
+
+
+async def record(notice: dict, stream: dict, outcome: str, detail: str) -> None:
+    moment = now()
+    async with write_transaction():
+        current = await Notice.select(Notice.status).where(Notice.id == notice["id"]).first()
+        if current["status"] != "sending":  # the lease ran out and another worker took it
+            return
+        if outcome == Outcome.DELIVERED:
+            await notices.mark_delivered([notice["id"]])
+            return
+        if outcome == Outcome.GONE:
+            await Stream.update({Stream.status: "disabled", Stream.status_reason: detail}).where(
+                Stream.id == stream["id"])
+            await Notice.update({Notice.status: "dead", Notice.last_error: detail}).where(
+                (Notice.stream == stream["id"]) & Notice.status.is_in(["pending", "sending"]))
+            await audit.record("stream:disabled", actor="worker", subject=f"stream:{stream['id']}",
+                               detail={"reason": detail})
+            return
+        if outcome in (Outcome.REJECTED, Outcome.REFUSED):
+            await Notice.update({Notice.status: "failed", Notice.last_error: detail[:300],
+                                 Notice.lease_until: None}).where(Notice.id == notice["id"])
+            return
+        retry_at = rules.next_attempt(notice["attempts"], moment, notice["deadline"])
+        if retry_at is None:
+            await Notice.update({Notice.status: "dead", Notice.last_error: f"deadline passed; last: {detail}"[:300],
+                                 Notice.lease_until: None}).where(Notice.id == notice["id"])
+            await audit.record("notice:dead", actor="worker", subject=f"notice:{notice['id']}",
+                               detail={"error": detail[:200]})
+        else:
+            await Notice.update({Notice.status: "pending", Notice.next_attempt_at: retry_at,
+                                 Notice.last_error: detail[:300], Notice.lease_until: None}).where(
+                Notice.id == notice["id"])
+
+
+async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> None:
+    """Deliver until ``stop`` is set; also runs the timers that write notices when they fall due."""
+    inflight: set[asyncio.Task] = set()
+    last_timers = 0.0
+    loop = asyncio.get_running_loop()
+    async with Deliverer() as deliverer:
+        while not stop.is_set():
+            try:
+                if loop.time() - last_timers > 5:
+                    last_timers = loop.time()
+                    await notices.write_due()
+                room = capacity - len(inflight)
+                if room > 0:
+                    for notice in await claim(room):
+                        inflight.add(asyncio.create_task(deliverer.deliver(notice)))
+            except Exception:  # a failing round must not stop the worker; the next round retries
+                log.exception("worker round failed")
+            if inflight:
+                done, inflight = await asyncio.wait(inflight, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task.exception():
+                        log.error("delivery failed: %s", task.exception())
+            else:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                except asyncio.TimeoutError:
+                    pass
+        if inflight:
+            await asyncio.wait(inflight, timeout=TIMEOUT_SECONDS + 1)
+
+
+async def run_until_idle(max_rounds: int = 200) -> None:
+    """Deliver everything due now and return (for tests and one-shot runs)."""
+    async with Deliverer() as deliverer:
+        await notices.write_due()
+        for _ in range(max_rounds):
+            batch = await claim(64)
+            if not batch:
+                return
+            await asyncio.gather(*(deliverer.deliver(n) for n in batch))

@@ -1,0 +1,315 @@
+"""Platform notices: written into the durable outbox in the same transaction as the tasks they serve,
+read by polling platforms, and answered with outcomes that move tasks and cases to their end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+
+from app import audit
+from app.clock import now
+from app.crypto import sets
+from app.domain import notices as rules
+from app.domain.release import CaseStatus, TaskStatus, TERMINAL_TASKS
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.settings import get_settings
+from app.storage.engine import write_transaction
+from app.storage.tables import (
+    CaseOutcome, Heir, Notice, PhoneNumber, Platform, ReleaseCase, ReleaseTask, Stream, StreamSubject,
+)
+
+ACTIVE_STREAMS = ("enabled", "paused")
+
+
+@dataclass(frozen=True)
+class _Target:
+    stream: dict
+    platform_id: uuid.UUID
+
+
+async def _streams_by_platform(platform_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, dict]:
+    query = Stream.select(Stream.id, Stream.platform, Stream.events_requested, Stream.status).where(
+        Stream.status.is_in(list(ACTIVE_STREAMS)) & Stream.platform.is_not_null())
+    if platform_ids is not None:
+        query = query.where(Stream.platform.is_in(platform_ids))
+    return {row["platform"]: row for row in await query}
+
+
+def _wants(stream: dict, event: str) -> bool:
+    requested = json.loads(stream["events_requested"])
+    return not requested or event in requested
+
+
+def _notice(stream: dict, platform_id, *, case: dict | None, task_id, event: str, payload: dict,
+            e164: str, moment: dt.datetime, deadline: dt.datetime) -> Notice:
+    jti = uuid.uuid4()
+    claims = rules.claims(issuer=get_settings().issuer, jti=jti.hex, aud=str(platform_id), iat=moment,
+                          sub_id=rules.phone_subject(e164), event=event, payload=payload,
+                          txn=str(case["id"]) if case else None)
+    return Notice(id=jti, stream=stream["id"], case=case["id"] if case else None, task=task_id, event=event,
+                  claims=json.dumps(claims, ensure_ascii=False), deadline=deadline, next_attempt_at=moment)
+
+
+async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
+    """The deactivation notices of these open cases, once; call inside the transaction that opens or
+    times them. Each task of a platform with a stream gets its notice; platforms that take every
+    disconnection (`ALL`) or added the number as a subject get a task and a notice of their own."""
+    if not case_ids:
+        return 0
+    issuer = get_settings().issuer
+    moment = now()
+    deactivated = rules.own_event(issuer, "identifier-deactivated")
+    handover = rules.own_event(issuer, "account-handover-requested")
+    cases = await ReleaseCase.select(
+        ReleaseCase.id, ReleaseCase.reason, ReleaseCase.disconnected_at, ReleaseCase.earliest_clear_at,
+        ReleaseCase.number.e164.as_alias("e164"),
+    ).where(ReleaseCase.id.is_in(case_ids) & (ReleaseCase.status == CaseStatus.OPEN.value)
+            & ReleaseCase.notices_at.is_null())
+    if not cases:
+        return 0
+    tasks = await ReleaseTask.select(ReleaseTask.id, ReleaseTask.case, ReleaseTask.platform, ReleaseTask.action,
+                                     ReleaseTask.heir.email.as_alias("heir_email")).where(
+        ReleaseTask.case.is_in([c["id"] for c in cases]) & (ReleaseTask.status == TaskStatus.PENDING.value))
+    streams = await _streams_by_platform()
+    all_platforms = {r["id"] for r in await Platform.select(Platform.id).where(Platform.default_subjects == "ALL")}
+    subject_streams: dict[str, set[uuid.UUID]] = {}
+    stream_platform = {s["id"]: p for p, s in streams.items()}
+    for row in await StreamSubject.select(StreamSubject.stream, StreamSubject.e164).where(
+            StreamSubject.e164.is_in([c["e164"] for c in cases])):
+        if row["stream"] in stream_platform:
+            subject_streams.setdefault(row["e164"], set()).add(stream_platform[row["stream"]])
+    by_case: dict[uuid.UUID, list[dict]] = {}
+    for task in tasks:
+        by_case.setdefault(task["case"], []).append(task)
+
+    new_tasks: list[ReleaseTask] = []
+    outbox: list[Notice] = []
+    for case in cases:
+        base = {"reason": case["reason"], "disconnected_at": rules.numeric(case["disconnected_at"]),
+                "earliest_reassign_at": rules.numeric(case["earliest_clear_at"]), "case_id": str(case["id"])}
+        covered = set()
+        for task in by_case.get(case["id"], []):
+            covered.add(task["platform"])
+            stream = streams.get(task["platform"])
+            if stream is None:
+                continue  # the platform takes no notices yet: the task waits, visible to the operator
+            if task["action"] == "handover" and task["heir_email"]:
+                event, payload = handover, {**base, "requested_action": "handover",
+                                            "transferee": {"format": "email", "email": task["heir_email"]}}
+            else:
+                event, payload = deactivated, {**base, "requested_action": task["action"]}
+            if _wants(stream, event):
+                outbox.append(_notice(stream, task["platform"], case=case, task_id=task["id"], event=event,
+                                      payload=payload, e164=case["e164"], moment=moment,
+                                      deadline=case["earliest_clear_at"]))
+        for platform_id in (all_platforms | subject_streams.get(case["e164"], set())) - covered:
+            stream = streams.get(platform_id)
+            if stream is None or not _wants(stream, deactivated):
+                continue
+            task = ReleaseTask(id=uuid.uuid4(), case=case["id"], platform=platform_id, action="unbind")
+            new_tasks.append(task)
+            outbox.append(_notice(stream, platform_id, case=case, task_id=task.id, event=deactivated,
+                                  payload={**base, "requested_action": "unbind"}, e164=case["e164"], moment=moment,
+                                  deadline=case["earliest_clear_at"]))
+    for start in range(0, len(new_tasks), 500):
+        await ReleaseTask.insert(*new_tasks[start:start + 500])
+    for start in range(0, len(outbox), 500):
+        await Notice.insert(*outbox[start:start + 500])
+    ids = [c["id"] for c in cases]
+    for start in range(0, len(ids), 500):
+        await ReleaseCase.update({ReleaseCase.notices_at: moment}).where(ReleaseCase.id.is_in(ids[start:start + 500]))
+    return len(outbox)
+
+
+async def write_follow_up(case_ids: list[uuid.UUID], kind: str) -> int:
+    """``cancelled`` (number restored) or ``recycled`` (number reassigned): tell every platform that
+    was told of these cases. Call inside the transaction that changes the case."""
+    if not case_ids:
+        return 0
+    issuer = get_settings().issuer
+    event = (rules.own_event(issuer, "identifier-deactivation-cancelled") if kind == "cancelled"
+             else rules.IDENTIFIER_RECYCLED)
+    moment = now()
+    told = await Notice.select(Notice.case, Notice.stream, Notice.stream.platform.as_alias("platform"),
+                               Notice.case.number.e164.as_alias("e164")).where(
+        Notice.case.is_in(case_ids) & Notice.event.is_in([
+            rules.own_event(issuer, "identifier-deactivated"), rules.own_event(issuer, "account-handover-requested")]))
+    seen = set()
+    outbox = []
+    streams = await _streams_by_platform()
+    for row in told:
+        key = (row["case"], row["stream"])
+        stream = streams.get(row["platform"])
+        if key in seen or stream is None or stream["id"] != row["stream"] or not _wants(stream, event):
+            continue
+        seen.add(key)
+        outbox.append(_notice(stream, row["platform"], case={"id": row["case"]}, task_id=None, event=event,
+                              payload={"case_id": str(row["case"])} if kind == "cancelled" else {},
+                              e164=row["e164"], moment=moment, deadline=moment + dt.timedelta(days=30)))
+    for start in range(0, len(outbox), 500):
+        await Notice.insert(*outbox[start:start + 500])
+    return len(outbox)
+
+
+async def write_due(limit: int = 500) -> int:
+    """Timer: cases whose notice time has come (e.g. after a non-payment grace period)."""
+    moment = now()
+    due = [r["id"] for r in await ReleaseCase.select(ReleaseCase.id).where(
+        (ReleaseCase.status == CaseStatus.OPEN.value) & ReleaseCase.notices_at.is_null()
+        & (ReleaseCase.notify_at <= moment)).limit(limit)]
+    if not due:
+        return 0
+    async with write_transaction():
+        return await write_for_cases(due)
+
+
+async def mark_delivered(notice_ids: list[uuid.UUID]) -> None:
+    """Inside a write transaction: the notices reached their platform; their tasks are `notified`."""
+    if not notice_ids:
+        return
+    moment = now()
+    await Notice.update({Notice.status: "delivered", Notice.delivered_at: moment, Notice.lease_until: None}).where(
+        Notice.id.is_in(notice_ids))
+    task_ids = [r["task"] for r in await Notice.select(Notice.task).where(
+        Notice.id.is_in(notice_ids) & Notice.task.is_not_null())]
+    if task_ids:
+        await ReleaseTask.update({ReleaseTask.status: TaskStatus.NOTIFIED.value, ReleaseTask.updated_at: moment}).where(
+            ReleaseTask.id.is_in(task_ids) & (ReleaseTask.status == TaskStatus.PENDING.value))
+
+
+async def signed_token(notice: dict, alg: str) -> str:
+    """The notice's SET, signed once and kept, so every retry and poll carries the same bytes."""
+    if notice["token"]:
+        return notice["token"]
+    token, kid = await sets.sign(json.loads(notice["claims"]), alg)
+    await Notice.update({Notice.token: token, Notice.kid: kid}).where(Notice.id == notice["id"])
+    return token
+
+
+# ---------------------------------------------------------------- poll delivery (RFC 8936)
+
+POLL_WAIT_SECONDS = 10.0
+
+
+async def poll(platform: dict, stream_id: str, body: dict) -> dict:
+    stream = await Stream.select().where((Stream.stream_id == stream_id) & (Stream.platform == platform["id"])).first()
+    if stream is None:
+        raise NotFound("no such stream")
+    if stream["delivery_method"] != rules.POLL:
+        raise InvalidRequest("this stream is delivered by push, not poll")
+    max_events = body.get("maxEvents")
+    if max_events is not None and (not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 0):
+        raise InvalidRequest("maxEvents is a non-negative integer", field="maxEvents")
+    acks = body.get("ack") or []
+    errors = body.get("setErrs") or {}
+    if not isinstance(acks, list) or not all(isinstance(a, str) for a in acks):
+        raise InvalidRequest("ack is a list of jti", field="ack")
+    if not isinstance(errors, dict) or not all(isinstance(v, dict) and isinstance(v.get("err"), str)
+                                               for v in errors.values()):
+        raise InvalidRequest('setErrs maps jti to {"err", "description"}', field="setErrs")
+    return_immediately = body.get("returnImmediately", False)
+    if not isinstance(return_immediately, bool):
+        raise InvalidRequest("returnImmediately is a boolean", field="returnImmediately")
+
+    def ids(values):
+        found = []
+        for value in values:
+            try:
+                found.append(uuid.UUID(value))
+            except ValueError:
+                continue
+        return found
+
+    if acks or errors:
+        async with write_transaction():
+            acked = [r["id"] for r in await Notice.select(Notice.id).where(
+                Notice.id.is_in(ids(acks) or [uuid.uuid4()]) & (Notice.stream == stream["id"])
+                & (Notice.status == "pending"))]
+            await mark_delivered(acked)
+            for jti, error in errors.items():
+                text = f"{error['err']}: {error.get('description', '')}"[:300]
+                await Notice.update({Notice.status: "failed", Notice.last_error: text}).where(
+                    Notice.id.is_in(ids([jti]) or [uuid.uuid4()]) & (Notice.stream == stream["id"])
+                    & (Notice.status == "pending"))
+    if max_events == 0:
+        return {"sets": {}, "moreAvailable": False}
+    deadline = asyncio.get_running_loop().time() + (0 if return_immediately else POLL_WAIT_SECONDS)
+    while True:
+        query = Notice.select().where((Notice.stream == stream["id"]) & (Notice.status == "pending")).order_by(
+            Notice.created_at)
+        rows = await (query.limit(max_events + 1) if max_events else query)
+        if rows or asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.5)
+    more = bool(max_events) and len(rows) > max_events
+    rows = rows[:max_events] if max_events else rows
+    sets_out = {}
+    for row in rows:
+        sets_out[uuid.UUID(str(row["id"])).hex] = await signed_token(row, stream["signing_alg"])
+    return {"sets": sets_out, "moreAvailable": more}
+
+
+# ---------------------------------------------------------------- outcomes
+
+RESULTS = {"unbound": TaskStatus.UNBOUND, "handed_over": TaskStatus.HANDED_OVER,
+           "memorialized": TaskStatus.MEMORIALIZED, "deleted": TaskStatus.DELETED,
+           "no_account": TaskStatus.NO_ACCOUNT, "refused": TaskStatus.REFUSED, "deferred": None}
+
+
+async def report_outcome(platform: dict, case_id: object, result: str, completed_at: dt.datetime,
+                         detail: str) -> tuple[dict, bool]:
+    """Move the platform's tasks in the case to the reported end. Returns (outcome, created).
+
+    The same report again is answered as before; a different final report is a conflict; ``deferred``
+    keeps the tasks open and may be followed by a final one.
+    """
+    if result not in RESULTS:
+        raise InvalidRequest(f"result is one of {', '.join(RESULTS)}", field="result")
+    try:
+        cid = uuid.UUID(str(case_id))
+    except ValueError:
+        raise NotFound("no such case") from None
+    moment = now()
+    async with write_transaction():
+        tasks = await ReleaseTask.select(ReleaseTask.id, ReleaseTask.status).where(
+            (ReleaseTask.case == cid) & (ReleaseTask.platform == platform["id"]))
+        if not tasks:
+            raise NotFound("no such case for this platform")
+        previous = await CaseOutcome.select().where((CaseOutcome.case == cid)
+                                                    & (CaseOutcome.platform == platform["id"])).first()
+        if previous is not None and previous["result"] != "deferred":
+            if previous["result"] == result:
+                return _outcome(previous), False
+            raise Conflict(f"this platform already reported {previous['result']!r} for the case")
+        if previous is None:
+            await CaseOutcome.insert(CaseOutcome(case=cid, platform=platform["id"], result=result,
+                                                 completed_at=completed_at, detail=detail))
+        else:
+            await CaseOutcome.update({CaseOutcome.result: result, CaseOutcome.completed_at: completed_at,
+                                      CaseOutcome.detail: detail}).where(CaseOutcome.id == previous["id"])
+        status = RESULTS[result]
+        if status is not None:
+            await ReleaseTask.update({ReleaseTask.status: status.value, ReleaseTask.updated_at: moment}).where(
+                (ReleaseTask.case == cid) & (ReleaseTask.platform == platform["id"])
+                & ReleaseTask.status.is_in([TaskStatus.PENDING.value, TaskStatus.NOTIFIED.value]))
+        await audit.record("case:outcome", actor=f"platform:{platform['id']}", subject=f"case:{cid}",
+                           detail={"result": result})
+        remaining = await ReleaseTask.count().where(
+            (ReleaseTask.case == cid) & ReleaseTask.status.is_not_in([s.value for s in TERMINAL_TASKS]))
+        case = await ReleaseCase.select(ReleaseCase.status).where(ReleaseCase.id == cid).first()
+        if remaining == 0 and case["status"] == CaseStatus.OPEN.value:
+            await ReleaseCase.update({ReleaseCase.status: CaseStatus.CLOSED.value, ReleaseCase.closed_at: moment}).where(
+                ReleaseCase.id == cid)
+            await audit.record("case:close", actor="system", subject=f"case:{cid}")
+        row = await CaseOutcome.select().where((CaseOutcome.case == cid)
+                                               & (CaseOutcome.platform == platform["id"])).first()
+    return _outcome(row), True
+
+
+def _outcome(row: dict) -> dict:
+    return {"case_id": str(row["case"]), "platform_id": str(row["platform"]), "result": row["result"],
+            "completed_at": row["completed_at"], "detail": row["detail"]}
