@@ -7,6 +7,7 @@ client's resolver, so the address connected to is the address checked (no DNS re
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 from urllib.parse import urlsplit
 
@@ -43,6 +44,17 @@ async def check_url(url: str) -> str:
                              "metadata addresses are refused unless HEIRLINE_OUTBOUND_ALLOWLIST names them)",
                              field="endpoint_url")
     return url
+
+
+def refuse_literal(url: str) -> None:
+    """aiohttp does not resolve IP literals, so the resolver never sees them: check them here."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: the GuardedResolver checks what it resolves to
+    if not address_allowed(host, host, get_settings().outbound_allowlist):
+        raise AddressRefused(f"refused to connect to {host}: not a public address")
 
 
 class GuardedResolver(AbstractResolver):

@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 
 from app import audit
 from app.clock import now
-from app.delivery.guard import AddressRefused, GuardedResolver
+from app.delivery.guard import AddressRefused, GuardedResolver, refuse_literal
 from app.domain import notices as rules
 from app.services import notices, streams
 from app.settings import get_settings
@@ -105,6 +105,7 @@ class Deliverer:
         await record(notice, stream, outcome, detail)
 
     async def _send(self, notice: dict, stream: dict) -> tuple[str, str]:
+        refuse_literal(stream["endpoint_url"])
         if stream["delivery_method"] == rules.PUSH:
             token = await notices.signed_token(notice, stream["signing_alg"])
             headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}

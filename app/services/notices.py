@@ -299,7 +299,7 @@ async def report_outcome(platform: dict, case_id: object, result: str, completed
         await audit.record("case:outcome", actor=f"platform:{platform['id']}", subject=f"case:{cid}",
                            detail={"result": result})
         remaining = await ReleaseTask.count().where(
-            (ReleaseTask.case == cid) & ReleaseTask.status.is_not_in([s.value for s in TERMINAL_TASKS]))
+            (ReleaseTask.case == cid) & ReleaseTask.status.not_in([s.value for s in TERMINAL_TASKS]))
         case = await ReleaseCase.select(ReleaseCase.status).where(ReleaseCase.id == cid).first()
         if remaining == 0 and case["status"] == CaseStatus.OPEN.value:
             await ReleaseCase.update({ReleaseCase.status: CaseStatus.CLOSED.value, ReleaseCase.closed_at: moment}).where(

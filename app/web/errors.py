@@ -32,7 +32,8 @@ def is_api(request: Request) -> bool:
 def problem(status: int, detail: str, *, err: str | None = None, title: str | None = None,
             extra: dict | None = None, headers: dict | None = None) -> Response:
     body = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
-            "detail": detail, "err": err or ERR_BY_STATUS.get(status, "invalid_request")}
+            "detail": detail,
+            "err": err or ERR_BY_STATUS.get(status, "internal_error" if status >= 500 else "invalid_request")}
     body.update(extra or {})
     return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
 
