@@ -85,6 +85,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     get_settings.cache_clear()
     _run(_migrate())
     people = _run(demo_data.load())
+    clients = _run(demo_data.load_clients())
     base = f"http://{host}:{port}"
     click.echo("")
     click.echo(f"Heirline demo is ready on {base}")
@@ -95,6 +96,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo("Log in with a number and its password; the second-factor code is texted to the number,")
     click.echo(f"which in the demo lands in the outbox: open {base}/demo/outbox")
     click.echo(f"or run `heirline outbox --to {people[0].phone}`.  API docs: {base}/schema")
+    click.echo("")
+    click.echo(f"Demo carrier {clients['carrier']['id']} and platforms WeChat, Alipay (poll streams):")
+    click.echo(f"their tokens and secrets are in {_settings().var_dir / 'demo-credentials.json'}")
     click.echo("")
     if not no_serve:
         _serve(host, port, 1)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import json
+
 from app.domain.numbers import normalize
-from app.services import accounts, inventory
-from app.storage.tables import Platform
+from app.services import accounts, carriers, inventory, streams
+from app.settings import get_settings
+from app.storage.tables import Carrier, Platform
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,19 @@ async def load() -> list[DemoPerson]:
         await inventory.add_binding(owner, I(platform_id=platforms["paypal"], binding_types=["2fa", "payment"],
                                              disposition="delete"))
     return [LI_HUA, ALEX]
+
+
+async def load_clients() -> dict:
+    """A demo carrier and two polling platforms; their secrets are kept in var/demo-credentials.json
+    (demo only) so that each `heirline demo` can show them again."""
+    path = get_settings().var_dir / "demo-credentials.json"
+    if path.exists() and await Carrier.exists().where(Carrier.name == "Demo Mobile"):
+        return json.loads(path.read_text())
+    creds = await carriers.add("Demo Mobile", "CN")
+    result = {"carrier": {"id": str(creds.id), "webhook_secret": creds.webhook_secret, "api_token": creds.api_token}}
+    for name in ("WeChat", "Alipay"):
+        platform = await streams.add_platform(name, poll=True)
+        result[name] = {"id": str(platform.id), "api_token": platform.api_token, "stream_id": platform.stream_id}
+    path.write_text(json.dumps(result, indent=2))
+    path.chmod(0o600)
+    return result
