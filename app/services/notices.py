@@ -19,7 +19,7 @@ from app.errors import Conflict, InvalidRequest, NotFound
 from app.settings import get_settings
 from app.storage.engine import write_transaction
 from app.storage.tables import (
-    CaseOutcome, Heir, Notice, PhoneNumber, Platform, ReleaseCase, ReleaseTask, Stream, StreamSubject,
+    CaseOutcome, Notice, Platform, ReleaseCase, ReleaseTask, Stream, StreamSubject,
 )
 
 ACTIVE_STREAMS = ("enabled", "paused")
