@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.domain.numbers import normalize
 from app.errors import AccessDenied, InvalidRequest
-from app.services import carriers, clearance, imports, lifecycle
+from app.services import carriers, clearance, imports, ingest, lifecycle
 from app.settings import get_settings
 from app.web.auth import bearer_token
 
@@ -110,7 +110,7 @@ class CarrierHook(Controller):
             raise InvalidRequest("webhook-id is longer than 200 characters")
         event = lifecycle.parse_payload(payload, webhook_id, get_settings().default_region,
                                         carrier["jurisdiction"])
-        [outcome] = await lifecycle.apply(carrier, [event])
+        outcome = await ingest.submit(carrier, event)
         if outcome.error is not None:
             raise outcome.error
         return Response(HookAnswer(**outcome.answer), status_code=202 if outcome.result == "applied" else 200)

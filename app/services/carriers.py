@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -74,6 +75,7 @@ async def rotate_secret(carrier_id: uuid.UUID, grace: dt.timedelta) -> str:
             Carrier.previous_valid_until: now() + grace,
             Carrier.webhook_secret_ct: sealed.blob, Carrier.webhook_secret_kid: sealed.kek_id,
         }).where(Carrier.id == carrier_id)
+        forget(carrier_id)
         await audit.record("carrier:secret:rotate", actor="operator", subject=f"carrier:{carrier_id}",
                            detail={"grace_seconds": int(grace.total_seconds())})
     return text
@@ -90,20 +92,41 @@ async def get(carrier_id: object) -> dict:
     return row
 
 
+# carrier id -> (carrier row, webhook secrets, valid until): a burst of events opens the secrets once
+_verifiers: dict[str, tuple[dict, list[bytes], float]] = {}
+CACHE_SECONDS = 5.0
+
+
+async def _verifier(carrier_id: object) -> tuple[dict, list[bytes]]:
+    key = str(carrier_id)
+    cached = _verifiers.get(key)
+    if cached and cached[2] > time.monotonic():
+        return cached[0], cached[1]
+    carrier = await get(carrier_id)
+    keyring = get_settings().keyring
+    candidates = [WrappedKey(carrier["webhook_secret_kid"], bytes(carrier["webhook_secret_ct"]))]
+    valid_for = CACHE_SECONDS
+    if carrier["previous_secret_ct"] is not None and carrier["previous_valid_until"] and \
+            carrier["previous_valid_until"] > now():
+        candidates.append(WrappedKey(carrier["previous_secret_kid"], bytes(carrier["previous_secret_ct"])))
+        valid_for = min(valid_for, (carrier["previous_valid_until"] - now()).total_seconds())
+    secrets_ = [unseal(keyring, _context(carrier["id"]), wrapped) for wrapped in candidates]
+    _verifiers[key] = (carrier, secrets_, time.monotonic() + valid_for)
+    return carrier, secrets_
+
+
+def forget(carrier_id: object) -> None:
+    _verifiers.pop(str(carrier_id), None)
+
+
 async def verify_hook(carrier_id: object, body: bytes, headers: dict[str, str]) -> dict:
     """The carrier, if the Standard Webhooks signature and timestamp hold; else AuthenticationFailed.
 
     The library's malformed-header errors (bad base64, missing comma) are ValueErrors: also a 401.
     """
-    carrier = await get(carrier_id)
-    keyring = get_settings().keyring
-    candidates = [WrappedKey(carrier["webhook_secret_kid"], bytes(carrier["webhook_secret_ct"]))]
-    if carrier["previous_secret_ct"] is not None and carrier["previous_valid_until"] and \
-            carrier["previous_valid_until"] > now():
-        candidates.append(WrappedKey(carrier["previous_secret_kid"], bytes(carrier["previous_secret_ct"])))
+    carrier, candidates = await _verifier(carrier_id)
     reason = "signature does not match"
-    for wrapped in candidates:
-        secret = unseal(keyring, _context(carrier["id"]), wrapped)
+    for secret in candidates:
         try:
             Webhook(secret).verify(body, headers, json_parse=False)
             return carrier

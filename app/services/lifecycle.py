@@ -300,7 +300,11 @@ class _Batch:
                 case_ref.status = CaseStatus.CANCELLED
                 case_ref.tasks = [rules.TaskView(TaskStatus.CANCELLED, t.action) if t.status in rules.OPEN_TASKS
                                   else t for t in case_ref.tasks]
-                self.cancelled_cases.append(case_ref.id)
+                if case_ref.new:  # opened earlier in this same batch: written already cancelled
+                    row = next(r for r, _ in self.new_cases if r.id == case_ref.id)
+                    row.status, row.closed_at = CaseStatus.CANCELLED.value, self.now
+                else:
+                    self.cancelled_cases.append(case_ref.id)
             self.audit.append(audit.Entry("case:cancel" if case_ref else "number:restored", actor, subject,
                                           owner and owner["id"], {"case": str(case_ref.id) if case_ref else None}))
         elif event.type is NumberEvent.REASSIGNED:
@@ -355,7 +359,10 @@ class _Batch:
 
     async def _create_tasks(self) -> None:
         """One task per binding of each closing tenure, from the binding's disposition."""
-        owners = {t.owner["id"]: (row, t) for row, t in self.new_cases if t.owner}
+        owners: dict[uuid.UUID, list[ReleaseCase]] = {}
+        for row, tenure in self.new_cases:
+            if tenure.owner:
+                owners.setdefault(tenure.owner["id"], []).append(row)
         self.new_tasks: list[ReleaseTask] = []
         if not owners:
             return
@@ -363,11 +370,13 @@ class _Batch:
                                         Binding.heir).where(Binding.owner.is_in(list(owners)))
         cases = {c.id: c for c in self.cases.values()}
         for binding in bindings:
-            row, _tenure = owners[binding["owner"]]
             action = rules.requested_action(binding["disposition"])
-            self.new_tasks.append(ReleaseTask(case=row.id, binding=binding["id"], platform=binding["platform"],
-                                              action=action, heir=binding["heir"]))
-            cases[row.id].tasks.append(rules.TaskView(TaskStatus.PENDING, action))
+            for row in owners[binding["owner"]]:
+                status = TaskStatus.CANCELLED if row.status == CaseStatus.CANCELLED.value else TaskStatus.PENDING
+                self.new_tasks.append(ReleaseTask(case=row.id, binding=binding["id"], platform=binding["platform"],
+                                                  action=action, heir=binding["heir"], status=status.value))
+                if row.id in cases:
+                    cases[row.id].tasks.append(rules.TaskView(status, action))
 
     def _answer(self, e164: str, case: _Case | None) -> dict:
         number = self.numbers[e164]

@@ -141,6 +141,7 @@ async def test_rotated_secret_keeps_the_old_one_for_the_grace_period(client, car
         assert response.status_code == 202, response.text
     await Carrier.update({Carrier.previous_valid_until: dt.datetime.now(dt.timezone.utc)}).where(
         Carrier.id == carrier.id)
+    carriers.forget(carrier.id)  # the grace period ended (the cache never outlives it; we jumped ahead)
     body = event_body("number.suspended", PHONE)
     response = await client.post(f"/hooks/carriers/{carrier.id}/v1", content=body,
                                  headers=signed_headers(carrier.webhook_secret, body))
@@ -352,3 +353,24 @@ async def test_owner_sees_the_number_state_and_each_task(client, carrier, owner)
         ("Alipay", "unbind", "pending"), ("Taobao", "none", "pending"), ("WeChat", "handover", "pending"),
         ("Weibo", "memorialize", "pending")]
     assert [t["heir_name"] for t in state["case"]["tasks"] if t["action"] == "handover"] == ["李明"]
+
+
+async def test_events_for_one_number_in_one_group_apply_in_order(client, carrier, owner, monkeypatch):
+    """Disconnect, restore and disconnect again arriving together land in one transaction, in order."""
+    from app.services import ingest
+
+    await add_bindings(client, owner)
+    monkeypatch.setattr(ingest, "MAX_WAIT_SECONDS", 0.5)
+    kinds = ["number.disconnected", "number.restored", "number.disconnected"]
+    responses = []
+    for kind in kinds:  # started in order, committed together
+        responses.append(asyncio.ensure_future(send_event(client, carrier, kind, PHONE)))
+        await asyncio.sleep(0.05)
+    responses = await asyncio.gather(*responses)
+    assert [r.status_code for r in responses] == [202, 202, 202]
+    cases = await ReleaseCase.select().order_by(ReleaseCase.opened_at)
+    assert sorted(c["status"] for c in cases) == ["cancelled", "open"]
+    tasks = await ReleaseTask.select(ReleaseTask.case, ReleaseTask.status)
+    by_case = {c["id"]: c["status"] for c in cases}
+    assert sorted((by_case[t["case"]], t["status"]) for t in tasks) == sorted(
+        [("cancelled", "cancelled")] * 4 + [("open", "pending")] * 4)
