@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from app.storage.engine import serialize_appends
+from app.storage.engine import insert_rows, serialize_appends
 from app.storage.tables import AuditEvent
 
 GENESIS = "0" * 64
@@ -78,12 +78,11 @@ async def record_many(entries: list[Entry]) -> None:
         detail_text = json.dumps(entry.detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                                  default=str)
         digest = entry_hash(prev, _canonical(seq, at, entry.actor, entry.action, entry.subject, owner, detail_text))
-        rows.append(AuditEvent(seq=seq, at=at, actor=entry.actor, action=entry.action, subject=entry.subject,
-                               owner_id=uuid.UUID(owner) if owner else None, detail=detail_text,
-                               prev_hash=prev, hash=digest))
+        rows.append(dict(seq=seq, at=at, actor=entry.actor, action=entry.action, subject=entry.subject,
+                         owner_id=uuid.UUID(owner) if owner else None, detail=detail_text, prev_hash=prev,
+                         hash=digest))
         prev = digest
-    for start in range(0, len(rows), 500):
-        await AuditEvent.insert(*rows[start:start + 500])
+    await insert_rows(AuditEvent, rows)
 
 
 @dataclass

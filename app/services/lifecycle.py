@@ -23,7 +23,7 @@ from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, Tenu
 from app.errors import AccessDenied, Conflict, HeirlineError, InvalidRequest
 from app.notify import DeliveryFailed, Message, notifier
 from app.services import notices
-from app.storage.engine import lock_numbers, write_transaction
+from app.storage.engine import insert_rows, lock_numbers, write_transaction
 from app.storage.tables import (
     Binding,
     Carrier,
@@ -221,8 +221,8 @@ class _Batch:
         regions = {e.number.e164: e.number.region for e in events}
         self.inserted = {e for e in e164s if e not in have}
         missing = [PhoneNumber(e164=e, region=regions[e], carrier=None) for e in sorted(self.inserted)]
-        for start in range(0, len(missing), 500):
-            await PhoneNumber.insert(*missing[start:start + 500]).on_conflict(
+        for start in range(0, len(missing), 1000):
+            await PhoneNumber.insert(*missing[start:start + 1000]).on_conflict(
                 target=PhoneNumber.e164, action="DO NOTHING")
 
     async def _load(self, e164s: list[str]) -> None:
@@ -255,7 +255,7 @@ class _Batch:
             NumberHold.number, NumberHold.blocked_until).where(
             NumberHold.number.is_in(number_ids) & NumberHold.lifted_at.is_null()
             & (NumberHold.blocked_until > self.now))}
-        self.new_cases: list[tuple[ReleaseCase, _Tenure]] = []
+        self.new_cases: list[tuple[dict, _Tenure]] = []
         self.cancelled_cases: list[uuid.UUID] = []
         self.carrier_updates: dict[uuid.UUID, uuid.UUID | None] = {}
         self.new_holds: list[NumberHold] = []
@@ -301,8 +301,8 @@ class _Batch:
                 case_ref.tasks = [rules.TaskView(TaskStatus.CANCELLED, t.action) if t.status in rules.OPEN_TASKS
                                   else t for t in case_ref.tasks]
                 if case_ref.new:  # opened earlier in this same batch: written already cancelled
-                    row = next(r for r, _ in self.new_cases if r.id == case_ref.id)
-                    row.status, row.closed_at = CaseStatus.CANCELLED.value, self.now
+                    row = next(r for r, _ in self.new_cases if r["id"] == case_ref.id)
+                    row["status"], row["closed_at"] = CaseStatus.CANCELLED.value, self.now
                 else:
                     self.cancelled_cases.append(case_ref.id)
             self.audit.append(audit.Entry("case:cancel" if case_ref else "number:restored", actor, subject,
@@ -332,19 +332,19 @@ class _Batch:
                                       event.aging_ends_at)
         case = _Case(uuid.uuid4(), CaseStatus.OPEN, timing.earliest_clear_at, timing.blocked_until, new=True)
         self.cases[tenure.id] = case
-        row = ReleaseCase(
+        row = dict(
             id=case.id, number=number["id"], tenure=tenure.id, carrier=self.carrier_id, reason=event.reason.value,
             jurisdiction=event.jurisdiction, line_class=event.line_class.value, disconnected_at=event.occurred_at,
             earliest_clear_at=timing.earliest_clear_at, notify_at=timing.notify_at,
             blocked_until=timing.blocked_until, subscriber_ref=event.subscriber_ref,
-            carrier_case_id=event.carrier_case_id,
+            carrier_case_id=event.carrier_case_id, status=CaseStatus.OPEN.value, opened_at=self.now,
         )
         self.new_cases.append((row, tenure))
         if timing.notify_at <= self.now:
             self.notify_now.append(case.id)
         if timing.blocked_until:
-            self.new_holds.append(NumberHold(number=number["id"], reason=f"carrier event: {event.reason.value}",
-                                             blocked_until=timing.blocked_until, set_by=f"carrier:{self.carrier_id}"))
+            self.new_holds.append(dict(number=number["id"], reason=f"carrier event: {event.reason.value}",
+                                       blocked_until=timing.blocked_until, set_by=f"carrier:{self.carrier_id}"))
             self.holds[number["id"]] = max(timing.blocked_until, self.holds.get(number["id"], timing.blocked_until))
         owner = tenure.owner
         if owner and event.reason is Reason.SUBSCRIBER_DECEASED:
@@ -359,11 +359,11 @@ class _Batch:
 
     async def _create_tasks(self) -> None:
         """One task per binding of each closing tenure, from the binding's disposition."""
-        owners: dict[uuid.UUID, list[ReleaseCase]] = {}
+        owners: dict[uuid.UUID, list[dict]] = {}
         for row, tenure in self.new_cases:
             if tenure.owner:
                 owners.setdefault(tenure.owner["id"], []).append(row)
-        self.new_tasks: list[ReleaseTask] = []
+        self.new_tasks: list[dict] = []
         if not owners:
             return
         bindings = await Binding.select(Binding.id, Binding.owner, Binding.platform, Binding.disposition,
@@ -372,11 +372,12 @@ class _Batch:
         for binding in bindings:
             action = rules.requested_action(binding["disposition"])
             for row in owners[binding["owner"]]:
-                status = TaskStatus.CANCELLED if row.status == CaseStatus.CANCELLED.value else TaskStatus.PENDING
-                self.new_tasks.append(ReleaseTask(case=row.id, binding=binding["id"], platform=binding["platform"],
-                                                  action=action, heir=binding["heir"], status=status.value))
-                if row.id in cases:
-                    cases[row.id].tasks.append(rules.TaskView(status, action))
+                status = TaskStatus.CANCELLED if row["status"] == CaseStatus.CANCELLED.value else TaskStatus.PENDING
+                self.new_tasks.append(dict(case=row["id"], binding=binding["id"], platform=binding["platform"],
+                                           action=action, heir=binding["heir"], status=status.value,
+                                           created_at=self.now, updated_at=self.now))
+                if row["id"] in cases:
+                    cases[row["id"]].tasks.append(rules.TaskView(status, action))
 
     def _answer(self, e164: str, case: _Case | None) -> dict:
         number = self.numbers[e164]
@@ -407,32 +408,32 @@ class _Batch:
         new_tenures, changed = [], []
         for tenure in list(self.tenures.values()) + self.closed_tenures:
             if tenure.new:
-                new_tenures.append(Tenure(id=tenure.id, number=tenure.number, seq=tenure.seq,
-                                          status=tenure.status.value, ended_at=tenure.changes.get("ended_at")))
+                new_tenures.append(dict(id=tenure.id, number=tenure.number, seq=tenure.seq, status=tenure.status.value,
+                                        started_at=self.now, ended_at=tenure.changes.get("ended_at")))
             elif tenure.changes:
                 changed.append(tenure)
         # closing tenures first: a successor's (number, seq) must not collide
         for tenure in changed:
             await Tenure.update({getattr(Tenure, k): v for k, v in tenure.changes.items()}).where(
                 Tenure.id == tenure.id)
-        await _insert_all(Tenure, new_tenures)
-        await _insert_all(ReleaseCase, [row for row, _ in self.new_cases])
-        await _insert_all(ReleaseTask, self.new_tasks)
+        await insert_rows(Tenure, new_tenures)
+        await insert_rows(ReleaseCase, [row for row, _ in self.new_cases])
+        await insert_rows(ReleaseTask, self.new_tasks)
         if self.cancelled_cases:
             await ReleaseCase.update({ReleaseCase.status: CaseStatus.CANCELLED.value, ReleaseCase.closed_at: self.now}
                                      ).where(ReleaseCase.id.is_in(self.cancelled_cases))
             await ReleaseTask.update({ReleaseTask.status: TaskStatus.CANCELLED.value, ReleaseTask.updated_at: self.now}
                                      ).where(ReleaseTask.case.is_in(self.cancelled_cases)
                                              & ReleaseTask.status.is_in([s.value for s in rules.OPEN_TASKS]))
-        await _insert_all(NumberHold, self.new_holds)
-        await _insert_all(LegacyCase, [LegacyCase(owner=o, release_case=c, source="carrier_event")
+        await insert_rows(NumberHold, self.new_holds)
+        await insert_rows(LegacyCase, [dict(owner=o, release_case=c, source="carrier_event", opened_at=self.now)
                                        for o, c in self.legacy_for])
         for owner_id, case_id in self.legacy_for:
             self.audit.append(audit.Entry("legacy:open", f"carrier:{self.carrier_id}", f"case:{case_id}", owner_id,
                                           {"source": "carrier_event"}))
-        await _insert_all(NumberEventRow, [
-            NumberEventRow(carrier=self.carrier_id, webhook_id=event.key, type=event.type.value,
-                           e164=event.number.e164, answer=_dump(answer)) for event, answer, _ in applied])
+        await insert_rows(NumberEventRow, [
+            dict(carrier=self.carrier_id, webhook_id=event.key, type=event.type.value, e164=event.number.e164,
+                 answer=_dump(answer), received_at=self.now) for event, answer, _ in applied])
         await audit.record_many(self.audit)
         # the durable outbox: notices commit with the cases and tasks they serve, or not at all
         await notices.write_for_cases(self.notify_now)
@@ -446,11 +447,6 @@ class _Batch:
         unused = [e for e in self.inserted if e not in used]
         if unused:
             await PhoneNumber.delete().where(PhoneNumber.e164.is_in(unused))
-
-
-async def _insert_all(table, rows: list, size: int = 500) -> None:
-    for start in range(0, len(rows), size):
-        await table.insert(*rows[start:start + size])
 
 
 def _iso(moment: dt.datetime) -> str:

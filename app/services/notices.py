@@ -17,7 +17,7 @@ from app.domain import notices as rules
 from app.domain.release import CaseStatus, TaskStatus, TERMINAL_TASKS
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.settings import get_settings
-from app.storage.engine import write_transaction
+from app.storage.engine import insert_rows, write_transaction
 from app.storage.tables import (
     CaseOutcome, Notice, Platform, ReleaseCase, ReleaseTask, Stream, StreamSubject,
 )
@@ -45,13 +45,14 @@ def _wants(stream: dict, event: str) -> bool:
 
 
 def _notice(stream: dict, platform_id, *, case: dict | None, task_id, event: str, payload: dict,
-            e164: str, moment: dt.datetime, deadline: dt.datetime) -> Notice:
+            e164: str, moment: dt.datetime, deadline: dt.datetime) -> dict:
     jti = uuid.uuid4()
     claims = rules.claims(issuer=get_settings().issuer, jti=jti.hex, aud=str(platform_id), iat=moment,
                           sub_id=rules.phone_subject(e164), event=event, payload=payload,
                           txn=str(case["id"]) if case else None)
-    return Notice(id=jti, stream=stream["id"], case=case["id"] if case else None, task=task_id, event=event,
-                  claims=json.dumps(claims, ensure_ascii=False), deadline=deadline, next_attempt_at=moment)
+    return dict(id=jti, stream=stream["id"], case=case["id"] if case else None, task=task_id, event=event,
+                claims=json.dumps(claims, ensure_ascii=False), deadline=deadline, next_attempt_at=moment,
+                created_at=moment)
 
 
 async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
@@ -86,8 +87,8 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     for task in tasks:
         by_case.setdefault(task["case"], []).append(task)
 
-    new_tasks: list[ReleaseTask] = []
-    outbox: list[Notice] = []
+    new_tasks: list[dict] = []
+    outbox: list[dict] = []
     for case in cases:
         base = {"reason": case["reason"], "disconnected_at": rules.numeric(case["disconnected_at"]),
                 "earliest_reassign_at": rules.numeric(case["earliest_clear_at"]), "case_id": str(case["id"])}
@@ -110,15 +111,14 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
             stream = streams.get(platform_id)
             if stream is None or not _wants(stream, deactivated):
                 continue
-            task = ReleaseTask(id=uuid.uuid4(), case=case["id"], platform=platform_id, action="unbind")
+            task = dict(id=uuid.uuid4(), case=case["id"], platform=platform_id, action="unbind", created_at=moment,
+                        updated_at=moment)
             new_tasks.append(task)
-            outbox.append(_notice(stream, platform_id, case=case, task_id=task.id, event=deactivated,
+            outbox.append(_notice(stream, platform_id, case=case, task_id=task["id"], event=deactivated,
                                   payload={**base, "requested_action": "unbind"}, e164=case["e164"], moment=moment,
                                   deadline=case["earliest_clear_at"]))
-    for start in range(0, len(new_tasks), 500):
-        await ReleaseTask.insert(*new_tasks[start:start + 500])
-    for start in range(0, len(outbox), 500):
-        await Notice.insert(*outbox[start:start + 500])
+    await insert_rows(ReleaseTask, new_tasks)
+    await insert_rows(Notice, outbox)
     ids = [c["id"] for c in cases]
     for start in range(0, len(ids), 500):
         await ReleaseCase.update({ReleaseCase.notices_at: moment}).where(ReleaseCase.id.is_in(ids[start:start + 500]))
@@ -150,8 +150,7 @@ async def write_follow_up(case_ids: list[uuid.UUID], kind: str) -> int:
         outbox.append(_notice(stream, row["platform"], case={"id": row["case"]}, task_id=None, event=event,
                               payload={"case_id": str(row["case"])} if kind == "cancelled" else {},
                               e164=row["e164"], moment=moment, deadline=moment + dt.timedelta(days=30)))
-    for start in range(0, len(outbox), 500):
-        await Notice.insert(*outbox[start:start + 500])
+    await insert_rows(Notice, outbox)
     return len(outbox)
 
 

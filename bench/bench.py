@@ -1,0 +1,609 @@
+"""Heirline benchmarks: each workload prints our figure beside the same database work done by the
+raw driver (sqlite3 / asyncpg) in the same run, and the ratio.
+
+    python bench/bench.py all                       # every workload, SQLite and PostgreSQL
+    python bench/bench.py ingest --engine sqlite    # one workload on one engine
+    python bench/bench.py import --engine postgres --rows 1000000
+    python bench/bench.py clearance --numbers 10000 100000 1000000
+
+The server runs as a user would run it (`heirline serve --workers 2`) in its own processes; load
+comes from this process over HTTP (aiohttp). On a 2-core machine they share the cores: the figures
+are a floor, not a ceiling. Medians of repeated runs are quoted in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "heirline_bench"
+SECRET = "b" * 48
+KEK = "k1:" + base64.urlsafe_b64encode(b"\x07" * 32).decode()
+
+
+# ---------------------------------------------------------------- workspace
+
+@contextmanager
+def workspace(engine: str):
+    tmp = Path(tempfile.mkdtemp(prefix="heirline-bench-"))
+    env = {**os.environ, "HEIRLINE_ENV": "development", "HEIRLINE_VAR_DIR": str(tmp / "var"),
+           "HEIRLINE_SECRET_KEY": SECRET, "HEIRLINE_KEK": KEK, "HEIRLINE_LOG_LEVEL": "WARNING",
+           "HEIRLINE_EMBEDDED_WORKER": "0", "HEIRLINE_OUTBOUND_ALLOWLIST": "127.0.0.1",
+           "PICCOLO_CONF": "app.piccolo_conf"}
+    if engine == "sqlite":
+        env["HEIRLINE_DATABASE_URL"] = f"sqlite:///{tmp / 'bench.db'}"
+    else:
+        asyncio.run(_fresh_pg())
+        env["HEIRLINE_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+    try:
+        cli(env, "migrate")
+        yield env, tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _fresh_pg():
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+    await conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    await conn.close()
+
+
+def cli(env: dict, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"heirline {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(env: dict, workers: int = 2):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
+                                str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    time.sleep(1.0)
+    try:
+        yield base, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers)."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+# ---------------------------------------------------------------- load generation
+
+async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int) -> dict:
+    """Closed-loop load: ``concurrency`` connections, each sending the next request when answered."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = list(reversed(requests))
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        async def client():
+            while queue:
+                method, url, headers, body = queue.pop()
+                started = time.perf_counter()
+                async with session.request(method, url, headers=headers, data=body) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {"count": len(latencies), "per_second": len(latencies) / elapsed, "elapsed": elapsed,
+            "p50_ms": latencies[len(latencies) // 2] * 1000, "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+            "statuses": statuses}
+
+
+def report(name: str, ours: float, raw: float, unit: str, extra: str = "") -> None:
+    ratio = ours / raw if raw else float("nan")
+    print(f"  {name:46} ours {ours:>11,.0f} {unit:10} raw driver {raw:>11,.0f} {unit:10} ratio {ratio:5.2f}"
+          + (f"   {extra}" if extra else ""), flush=True)
+
+
+# ---------------------------------------------------------------- raw driver access (seeding and baselines)
+
+class Raw:
+    """The raw driver on the benchmark database: sqlite3, or asyncpg run synchronously."""
+
+    def __init__(self, env: dict):
+        self.url = env["HEIRLINE_DATABASE_URL"]
+        self.sqlite = self.url.startswith("sqlite")
+        if self.sqlite:
+            self.conn = sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        else:
+            import asyncpg
+
+            self.loop = asyncio.new_event_loop()
+            self.conn = self.loop.run_until_complete(asyncpg.connect(self.url))
+
+    def value(self, v):
+        if self.sqlite:
+            if isinstance(v, uuid.UUID):
+                return str(v)
+            if isinstance(v, dt.datetime):
+                return str(v)
+        return v
+
+    def sql(self, text: str) -> str:
+        if self.sqlite:
+            return text
+        out, n = [], 0
+        for ch in text:
+            if ch == "?":
+                n += 1
+                out.append(f"${n}")
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def executemany(self, text: str, rows: list[tuple], per_txn: int = 20000) -> None:
+        for start in range(0, len(rows), per_txn):
+            chunk = [tuple(self.value(v) for v in row) for row in rows[start:start + per_txn]]
+            if self.sqlite:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.executemany(text, chunk)
+                self.conn.execute("COMMIT")
+            else:
+                async def run():
+                    async with self.conn.transaction():
+                        await self.conn.executemany(self.sql(text), chunk)
+
+                self.loop.run_until_complete(run())
+
+    def fetch(self, text: str, *args):
+        args = tuple(self.value(a) for a in args)
+        if self.sqlite:
+            return self.conn.execute(text, args).fetchall()
+        return self.loop.run_until_complete(self.conn.fetch(self.sql(text), *args))
+
+    def close(self):
+        if self.sqlite:
+            self.conn.close()
+        else:
+            self.loop.run_until_complete(self.conn.close())
+            self.loop.close()
+
+
+def seed_registry(raw: Raw, carrier_id: str, numbers: int, tasks_per_case: int, prefix: str = "+86138") -> list[str]:
+    """``numbers`` disconnected numbers with an open case of ``tasks_per_case`` tasks each (raw driver)."""
+    platforms = [r[0] for r in raw.fetch("SELECT id FROM platform ORDER BY slug")][:tasks_per_case]
+    now = dt.datetime.now(dt.timezone.utc)
+    e164s = [f"{prefix}{i:08d}" for i in range(numbers)]
+    cid = uuid.UUID(carrier_id)
+    chunk = 100_000
+    for start in range(0, numbers, chunk):
+        part = e164s[start:start + chunk]
+        phone_ids = [uuid.uuid4() for _ in part]
+        tenure_ids = [uuid.uuid4() for _ in part]
+        case_ids = [uuid.uuid4() for _ in part]
+        raw.executemany("INSERT INTO phone_number (id, e164, region, carrier, created_at) VALUES (?, ?, ?, ?, ?)",
+                        [(p, e, "CN", cid, now) for p, e in zip(phone_ids, part)])
+        raw.executemany("INSERT INTO tenure (id, number, seq, status, started_at, ended_at) VALUES (?, ?, 1, "
+                        "'disconnected', ?, NULL)", [(t, p, now) for t, p in zip(tenure_ids, phone_ids)])
+        raw.executemany(
+            "INSERT INTO release_case (id, number, tenure, carrier, reason, jurisdiction, line_class, disconnected_at,"
+            " earliest_clear_at, notify_at, blocked_until, status, subscriber_ref, carrier_case_id, opened_at,"
+            " closed_at, notices_at) VALUES (?, ?, ?, ?, 'voluntary', 'CN', 'residential', ?, ?, ?, NULL, 'open', '',"
+            " '', ?, NULL, ?)",
+            [(c, p, t, cid, now, now + dt.timedelta(days=90), now, now, now)
+             for c, p, t in zip(case_ids, phone_ids, tenure_ids)])
+        raw.executemany(
+            'INSERT INTO release_task (id, "case", binding, platform, action, heir, status, created_at, updated_at)'
+            " VALUES (?, ?, NULL, ?, 'unbind', NULL, 'pending', ?, ?)",
+            [(uuid.uuid4(), c, pl, now, now) for c in case_ids for pl in platforms])
+    return e164s
+
+
+# ---------------------------------------------------------------- W1: hook ingest
+
+def sign(secret: str, msg_id: str, ts: int, body: bytes) -> str:
+    import hmac
+
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def bench_ingest(engine: str, events: int, concurrency: int) -> None:
+    print(f"\nW1 carrier hook ingest ({engine}, {events} events, {concurrency} connections, serve --workers 2)")
+    with workspace(engine) as (env, _):
+        creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
+        raw = Raw(env)
+        registered = seed_owners(raw, events // 2)
+        raw.close()
+        now = int(time.time())
+        fresh = [f"+86139{i:08d}" for i in range(events - len(registered))]
+        numbers = registered + fresh
+        random.Random(7).shuffle(numbers)
+        with server(env) as (base, process):
+            requests = []
+            for i, number in enumerate(numbers):
+                moment = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                body = json.dumps({"type": "number.disconnected", "timestamp": moment, "data": {
+                    "phone_number": number, "disconnected_at": moment, "reason": "voluntary",
+                    "line_class": "residential"}}).encode()
+                msg_id = f"msg_bench_{i}"
+                headers = {"content-type": "application/json", "webhook-id": msg_id,
+                           "webhook-timestamp": str(now), "webhook-signature": sign(creds["webhook_secret"], msg_id,
+                                                                                    now, body)}
+                requests.append(("POST", f"{base}/hooks/carriers/{creds['id']}/v1", headers, body))
+            result = asyncio.run(load(requests, concurrency))
+        raw = Raw(env)
+        stored = raw.fetch("SELECT count(*) FROM number_event")[0][0]
+        accepted = result["statuses"].get(202, 0)
+        raw_rate = raw_ingest_baseline(raw, 2000)
+        raw.close()
+    report("hook events/s", result["per_second"], raw_rate, "events/s",
+           f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; 202: {accepted}, stored: {stored}, "
+           f"answers {result['statuses']}")
+    if stored != accepted:
+        print("  !! acknowledged events missing from the database", flush=True)
+
+
+def seed_owners(raw: Raw, owners: int, bindings: int = 5) -> list[str]:
+    """Registered numbers: an owner with ``bindings`` bindings each (raw driver; dummy password and key)."""
+    platforms = [r[0] for r in raw.fetch("SELECT id FROM platform ORDER BY slug")][:bindings]
+    now = dt.datetime.now(dt.timezone.utc)
+    e164s = [f"+86137{i:08d}" for i in range(owners)]
+    phones = [uuid.uuid4() for _ in e164s]
+    tenures = [uuid.uuid4() for _ in e164s]
+    owner_ids = [uuid.uuid4() for _ in e164s]
+    raw.executemany("INSERT INTO phone_number (id, e164, region, carrier, created_at) VALUES (?, ?, 'CN', NULL, ?)",
+                    [(p, e, now) for p, e in zip(phones, e164s)])
+    raw.executemany("INSERT INTO tenure (id, number, seq, status, started_at, ended_at) VALUES (?, ?, 1, 'active', ?,"
+                    " NULL)", [(t, p, now) for t, p in zip(tenures, phones)])
+    raw.executemany("INSERT INTO owner (id, tenure, password_hash, data_key, kek_id, locale, status, created_at)"
+                    " VALUES (?, ?, 'x', ?, 'k1', 'zh', 'active', ?)",
+                    [(o, t, b"\0" * 60, now) for o, t in zip(owner_ids, tenures)])
+    raw.executemany("INSERT INTO binding (id, owner, platform, binding_types, account_hint_ct, instructions_ct,"
+                    " disposition, heir, created_at, updated_at) VALUES (?, ?, ?, 'login', NULL, NULL, 'unbind', NULL,"
+                    " ?, ?)", [(uuid.uuid4(), o, p, now, now) for o in owner_ids for p in platforms])
+    return e164s
+
+
+def raw_ingest_baseline(raw: Raw, events: int) -> float:
+    """The same rows a disconnection writes (event, number, tenure, case, 5 tasks, audit), one durable
+    transaction per event, with the raw driver on one connection."""
+    now = dt.datetime.now(dt.timezone.utc)
+    platform = raw.fetch("SELECT id FROM platform LIMIT 1")[0][0]
+    carrier = raw.fetch("SELECT id FROM carrier LIMIT 1")[0][0]
+    statements = [
+        "INSERT INTO phone_number (id, e164, region, carrier, created_at) VALUES (?, ?, 'CN', ?, ?)",
+        "INSERT INTO tenure (id, number, seq, status, started_at, ended_at) VALUES (?, ?, 1, 'disconnected', ?, NULL)",
+        "INSERT INTO release_case (id, number, tenure, carrier, reason, jurisdiction, line_class, disconnected_at,"
+        " earliest_clear_at, notify_at, status, opened_at) VALUES (?, ?, ?, ?, 'voluntary', 'CN', 'residential', ?, ?,"
+        " ?, 'open', ?)",
+        'INSERT INTO release_task (id, "case", platform, action, status, created_at, updated_at) VALUES (?, ?, ?,'
+        " 'unbind', 'pending', ?, ?)",
+        "INSERT INTO number_event (id, carrier, webhook_id, type, e164, received_at, answer) VALUES (?, ?, ?,"
+        " 'number.disconnected', ?, ?, '{}')",
+        "INSERT INTO audit_event (seq, at, actor, action, subject, owner_id, detail, prev_hash, hash) VALUES (?, ?,"
+        " 'carrier', 'case:open', '', NULL, '{}', '0', '0')",
+    ]
+    base_seq = 10_000_000
+    started = time.perf_counter()
+    for i in range(events):
+        phone, tenure, case = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        e164 = f"+86136{i:08d}"
+        rows = [
+            (statements[0], [(phone, e164, carrier, now)]),
+            (statements[1], [(tenure, phone, now)]),
+            (statements[2], [(case, phone, tenure, carrier, now, now, now, now)]),
+            (statements[3], [(uuid.uuid4(), case, platform, now, now) for _ in range(5)]),
+            (statements[4], [(uuid.uuid4(), carrier, f"raw_{i}", e164, now)]),
+            (statements[5], [(base_seq + i, now)]),
+        ]
+        if raw.sqlite:
+            raw.conn.execute("BEGIN IMMEDIATE")
+            for text, values in rows:
+                raw.conn.executemany(text, [tuple(raw.value(v) for v in row) for row in values])
+            raw.conn.execute("COMMIT")
+        else:
+            async def run():
+                async with raw.conn.transaction():
+                    for text, values in rows:
+                        await raw.conn.executemany(raw.sql(text), values)
+
+            raw.loop.run_until_complete(run())
+    return events / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- W2: bulk import
+
+def bench_import(engine: str, rows: int) -> None:
+    print(f"\nW2 bulk import ({engine}, {rows:,} rows)")
+    with workspace(engine) as (env, tmp):
+        creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
+        path = tmp / "disconnects.csv"
+        moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(microsecond=0).isoformat()
+        order = list(range(rows))
+        random.Random(3).shuffle(order)
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"])
+            for i in order:
+                writer.writerow([f"+86135{i:08d}", moment, "voluntary", "", "residential"])
+        timings = []
+        for attempt in ("first", "again"):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            started = time.perf_counter()
+            out = cli(env, "import-disconnects", str(path), "--carrier", creds["id"])
+            timings.append(time.perf_counter() - started)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            print(f"  {attempt}: {timings[-1]:.1f} s, peak RSS of the import process {max(peak, before) / 1024:.0f} MiB;"
+                  f" {out.strip().splitlines()[-1]}", flush=True)
+        raw = Raw(env)
+        raw_seconds = raw_import_baseline(raw, rows)
+        raw.close()
+    report("import rows/s (first pass)", rows / timings[0], rows / raw_seconds, "rows/s",
+           f"first {timings[0]:.1f} s, re-import {timings[1]:.1f} s, raw {raw_seconds:.1f} s")
+
+
+def raw_import_baseline(raw: Raw, rows: int) -> float:
+    """The same rows (number, tenure, case, event, audit) with executemany in 20,000-row transactions."""
+    now = dt.datetime.now(dt.timezone.utc)
+    carrier = raw.fetch("SELECT id FROM carrier LIMIT 1")[0][0]
+    phones = [uuid.uuid4() for _ in range(rows)]
+    tenures = [uuid.uuid4() for _ in range(rows)]
+    cases = [uuid.uuid4() for _ in range(rows)]
+    started = time.perf_counter()
+    raw.executemany("INSERT INTO phone_number (id, e164, region, carrier, created_at) VALUES (?, ?, 'CN', ?, ?)",
+                    [(p, f"+86134{i:08d}", carrier, now) for i, p in enumerate(phones)])
+    raw.executemany("INSERT INTO tenure (id, number, seq, status, started_at, ended_at) VALUES (?, ?, 1,"
+                    " 'disconnected', ?, NULL)", [(t, p, now) for t, p in zip(tenures, phones)])
+    raw.executemany("INSERT INTO release_case (id, number, tenure, carrier, reason, jurisdiction, line_class,"
+                    " disconnected_at, earliest_clear_at, notify_at, status, opened_at) VALUES (?, ?, ?, ?, 'voluntary',"
+                    " 'CN', 'residential', ?, ?, ?, 'open', ?)",
+                    [(c, p, t, carrier, now, now, now, now) for c, p, t in zip(cases, phones, tenures)])
+    raw.executemany("INSERT INTO number_event (id, carrier, webhook_id, type, e164, received_at, answer) VALUES (?, ?,"
+                    " ?, 'number.disconnected', ?, ?, '{}')",
+                    [(uuid.uuid4(), carrier, f"raw:{i}", f"+86134{i:08d}", now) for i in range(rows)])
+    raw.executemany("INSERT INTO audit_event (seq, at, actor, action, subject, owner_id, detail, prev_hash, hash)"
+                    " VALUES (?, ?, 'carrier', 'case:open', '', NULL, '{}', '0', '0')",
+                    [(20_000_000 + i, now) for i in range(rows)])
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- W3: clearance
+
+def bench_clearance(engine: str, sizes: list[int], requests: int, concurrency: int) -> None:
+    for size in sizes:
+        print(f"\nW3 clearance ({engine}, {size:,} numbers with 5 tasks each, {concurrency} connections)")
+        with workspace(engine) as (env, _):
+            creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
+            raw = Raw(env)
+            started = time.perf_counter()
+            e164s = seed_registry(raw, creds["id"], size, 5)
+            print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
+            rng = random.Random(11)
+            asked = [rng.choice(e164s) if rng.random() > 0.1 else f"+86133{rng.randrange(10**8):08d}"
+                     for _ in range(requests)]
+            raw_rate = raw_clearance_baseline(raw, asked[:20000])
+            raw.close()
+            auth = {"Authorization": f"Bearer {creds['api_token']}"}
+            with server(env) as (base, process):
+                single = [("GET", f"{base}/v1/numbers/{n.replace('+', '%2B')}/clearance", auth, None) for n in asked]
+                result = asyncio.run(load(single, concurrency))
+                batches = [("POST", f"{base}/v1/numbers/clearance:query", {**auth, "content-type": "application/json"},
+                            json.dumps({"phone_numbers": asked[i:i + 1000]}).encode())
+                           for i in range(0, min(len(asked), 50_000), 1000)]
+                batch = asyncio.run(load(batches, 4))
+                memory = rss_mib(process.pid)
+        report("single lookups/s", result["per_second"], raw_rate, "req/s",
+               f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}")
+        report("batch numbers/s", batch["per_second"] * 1000, raw_rate, "numbers/s",
+               f"p50 {batch['p50_ms']:.0f} ms per 1,000; server RSS {memory:.0f} MiB")
+
+
+CLEARANCE_SQL = ("SELECT p.id, c.id, c.status, c.earliest_clear_at, t2.status FROM phone_number p"
+                 " LEFT JOIN tenure t ON t.number = p.id AND t.ended_at IS NULL"
+                 " LEFT JOIN release_case c ON c.tenure = t.id"
+                 ' LEFT JOIN release_task t2 ON t2."case" = c.id WHERE p.e164 = ?')
+
+
+def raw_clearance_baseline(raw: Raw, asked: list[str]) -> float:
+    """The same lookup (number, tenure, case, tasks) with the raw driver, one connection, in process."""
+    started = time.perf_counter()
+    for e164 in asked:
+        raw.fetch(CLEARANCE_SQL, e164)
+    return len(asked) / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- W4: notice fan-out
+
+RECEIVER = r'''
+import asyncio, sys
+from aiohttp import web
+ports, hang = [int(p) for p in sys.argv[1].split(",")], set(int(p) for p in sys.argv[2].split(",") if p)
+async def main():
+    for port in ports:
+        async def handler(request, port=port):
+            await request.read()
+            if port in hang:
+                await asyncio.sleep(30)
+            return web.Response(status=202)
+        app = web.Application(); app.router.add_post("/events", handler)
+        runner = web.AppRunner(app, access_log=None); await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+asyncio.run(main())
+'''
+
+
+def bench_fanout(engine: str, numbers: int, endpoints: int) -> None:
+    print(f"\nW4 notice fan-out ({engine}, {numbers} disconnections x {endpoints} push endpoints)")
+    results = {}
+    for label, hanging in (("healthy", 0), ("10% hanging", max(1, endpoints // 10))):
+        with workspace(engine) as (env, tmp):
+            creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
+            ports = [free_port() for _ in range(endpoints)]
+            receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, ",".join(map(str, ports)),
+                                         ",".join(map(str, ports[:hanging]))])
+            time.sleep(1.5)
+            try:
+                for i, port in enumerate(ports):
+                    cli(env, "platforms", "add", f"Bench App {i}", "--push-url", f"http://127.0.0.1:{port}/events",
+                        "--all-subjects", "--json")
+                path = tmp / "d.csv"
+                moment = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+                path.write_text("phone_number,disconnected_at,reason,aging_ends_at,line_class\n" + "".join(
+                    f"+86132{i:08d},{moment},voluntary,,residential\n" for i in range(numbers)))
+                cli(env, "import-disconnects", str(path), "--carrier", creds["id"])
+                raw = Raw(env)
+                total = raw.fetch("SELECT count(*) FROM notice")[0][0]
+                healthy_total = total * (endpoints - hanging) // endpoints
+                worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--capacity", "128"], env=env,
+                                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)
+                started = time.perf_counter()
+                delivered = 0
+                while time.perf_counter() - started < 300:
+                    delivered = raw.fetch("SELECT count(*) FROM notice WHERE status = 'delivered'")[0][0]
+                    if delivered >= healthy_total:
+                        break
+                    time.sleep(0.25)
+                elapsed = time.perf_counter() - started
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=30)
+                raw.close()
+                results[label] = delivered / elapsed
+                print(f"  {label}: {delivered} of {total} notices delivered in {elapsed:.1f} s", flush=True)
+            finally:
+                receiver.kill()
+                receiver.wait()
+    raw_rate = asyncio.run(raw_fanout_baseline(endpoints, 5000))
+    report("signed deliveries/s (healthy)", results["healthy"], raw_rate, "notices/s")
+    drop = 1 - results["10% hanging"] / results["healthy"]
+    report("signed deliveries/s (10% hanging)", results["10% hanging"], raw_rate, "notices/s",
+           f"healthy throughput fell by {drop:.0%}")
+
+
+async def raw_fanout_baseline(endpoints: int, posts: int) -> float:
+    """aiohttp posting the same size of body to fast local endpoints, nothing else."""
+    ports = [free_port() for _ in range(endpoints)]
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, ",".join(map(str, ports)), ""])
+    await asyncio.sleep(1.5)
+    body = b"x" * 900
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as session:
+            async def post(i):
+                async with session.post(f"http://127.0.0.1:{ports[i % endpoints]}/events", data=body) as r:
+                    await r.read()
+
+            started = time.perf_counter()
+            for start in range(0, posts, 128):
+                await asyncio.gather(*(post(i) for i in range(start, min(posts, start + 128))))
+            return posts / (time.perf_counter() - started)
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+
+# ---------------------------------------------------------------- W5: memory
+
+def bench_memory(engine: str, numbers: int) -> None:
+    print(f"\nW5 serving memory ({engine}, {numbers:,} numbers)")
+    with workspace(engine) as (env, _):
+        creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
+        raw = Raw(env)
+        e164s = seed_registry(raw, creds["id"], numbers, 5)
+        raw.close()
+        auth = {"Authorization": f"Bearer {creds['api_token']}"}
+        with server(env, workers=1) as (base, process):
+            asked = random.Random(5).sample(e164s, min(5000, len(e164s)))
+            asyncio.run(load([("GET", f"{base}/v1/numbers/{n.replace('+', '%2B')}/clearance", auth, None)
+                              for n in asked], 16))
+            memory = rss_mib(process.pid)
+    print(f"  serving process resident memory after 5,000 lookups: {memory:.0f} MiB (target <= 300 MiB)", flush=True)
+
+
+# ---------------------------------------------------------------- entry point
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workload", choices=["ingest", "import", "clearance", "fanout", "memory", "all"])
+    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
+    print(f"Heirline benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"SQLite {sqlite3.sqlite_version}", flush=True)
+    for engine in engines:
+        if args.workload in ("ingest", "all"):
+            bench_ingest(engine, args.events, args.concurrency)
+        if args.workload in ("import", "all"):
+            bench_import(engine, args.rows)
+        if args.workload in ("clearance", "all"):
+            bench_clearance(engine, args.numbers, args.requests, args.concurrency)
+        if args.workload in ("fanout", "all"):
+            bench_fanout(engine, 500, 20)
+        if args.workload in ("memory", "all"):
+            bench_memory(engine, max(args.numbers))
+
+
+if __name__ == "__main__":
+    main()
