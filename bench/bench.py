@@ -92,9 +92,10 @@ def free_port() -> int:
 @contextmanager
 def server(env: dict, workers: int = 2):
     port = free_port()
+    log = open(Path(env["HEIRLINE_VAR_DIR"]).parent / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
-                                str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                                str(workers)], env={**env, "HEIRLINE_LOG_LEVEL": env.get("BENCH_SERVER_LOG", "WARNING")},
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -109,6 +110,7 @@ def server(env: dict, workers: int = 2):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+        log.close()
 
 
 def rss_mib(pid: int) -> float:

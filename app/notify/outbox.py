@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from app.notify.base import Message
-from app.storage.engine import write_transaction
+from app.clock import now
+from app.storage.engine import insert_rows, write_transaction
 from app.storage.tables import OutboxMessage
 
 
 class OutboxNotifier:
     async def send(self, message: Message) -> None:
+        await self.send_many([message])
+
+    async def send_many(self, messages: list[Message]) -> None:
+        moment = now()
         async with write_transaction():
-            await OutboxMessage.insert(
-                OutboxMessage(
-                    recipient=message.to,
-                    channel=message.channel,
-                    subject=message.subject[:200],
-                    body=message.body,
-                )
-            )
+            await insert_rows(OutboxMessage, [
+                dict(recipient=m.to, channel=m.channel, subject=m.subject[:200], body=m.body, created_at=moment)
+                for m in messages])
 
 
 async def sent(to: str | None = None, limit: int = 100) -> list[dict]:

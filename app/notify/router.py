@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from app.notify.base import Message, Notifier
+from app.notify.base import DeliveryFailed, Message, Notifier
 from app.notify.outbox import OutboxNotifier
 from app.notify.smtp import SmtpNotifier
 from app.notify.sms import SmsGatewayNotifier
@@ -18,6 +18,20 @@ class ChannelRouter:
 
     async def send(self, message: Message) -> None:
         await self.by_channel.get(message.channel, self.fallback).send(message)
+
+    async def send_all(self, messages: list[Message]) -> list[tuple[Message, Exception]]:
+        """Send many; the outbox takes its share in one transaction. Returns the messages that failed."""
+        failed: list[tuple[Message, Exception]] = []
+        to_outbox = [m for m in messages if m.channel not in self.by_channel]
+        if to_outbox:
+            await self.fallback.send_many(to_outbox)
+        for message in messages:
+            if message.channel in self.by_channel:
+                try:
+                    await self.by_channel[message.channel].send(message)
+                except DeliveryFailed as exc:
+                    failed.append((message, exc))
+        return failed
 
 
 @lru_cache(maxsize=1)

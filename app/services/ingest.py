@@ -7,10 +7,12 @@ of events costs one transaction and a handful of queries per group instead of pe
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 
 from app.services import lifecycle
 
+log = logging.getLogger("heirline.ingest")
 MAX_GROUP = 256
 MAX_WAIT_SECONDS = 0.004
 
@@ -44,6 +46,7 @@ class GroupCommit:
                     group.append(await asyncio.wait_for(self.queue.get(), timeout=remaining))
                 except asyncio.TimeoutError:
                     break
+            log.debug("committing a group of %d hook events", len(group))
             by_carrier: dict = {}
             for carrier, event, future in group:
                 by_carrier.setdefault(carrier["id"], (carrier, []))[1].append((event, future))

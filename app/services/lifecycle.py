@@ -21,7 +21,7 @@ from app.domain import release as rules
 from app.domain.numbers import Number, mask, normalize
 from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
 from app.errors import AccessDenied, Conflict, HeirlineError, InvalidRequest
-from app.notify import DeliveryFailed, Message, notifier
+from app.notify import Message, notifier
 from app.services import notices
 from app.storage.engine import insert_rows, lock_numbers, write_transaction
 from app.storage.tables import (
@@ -481,15 +481,15 @@ async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
             ContactChannel.owner.is_in(owner_ids)):
         contacts.setdefault(row["owner"], []).append(row)
     locales = {r["id"]: r["locale"] for r in await Owner.select(Owner.id, Owner.locale).where(Owner.id.is_in(owner_ids))}
+    messages = []
     for owner_id, kind, number in alerts:
         subject, body = ALERTS[kind].get(locales.get(owner_id, "zh"), ALERTS[kind]["en"])
         body = body.format(number=mask(number.e164))
         targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner_id, [])]
         if kind == "suspended":
             targets.append((number.e164, "sms"))
-        for address, channel in targets:
-            try:
-                await notifier().send(Message(address, channel, subject, body))
-            except DeliveryFailed as exc:  # an alert that cannot go out must not undo the carrier's event
-                log.error("alert to owner %s by %s failed: %s", owner_id, channel, exc)
+        messages += [Message(address, channel, subject, body) for address, channel in targets]
+    # an alert that cannot go out must not undo the carrier's event: it is logged for the operator
+    for message, exc in await notifier().send_all(messages):
+        log.error("alert by %s failed: %s", message.channel, exc)
 

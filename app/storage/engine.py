@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import sqlite3
 import weakref
 from typing import AsyncIterator
 from urllib.parse import unquote, urlparse
 
+import anyio.to_thread
 from piccolo.columns.defaults.base import Default
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
@@ -65,6 +68,41 @@ def _writer_lock() -> asyncio.Lock:
     return lock
 
 
+class _ProcessLock:
+    """An exclusive lock on a file beside the SQLite database, shared by every process that writes it.
+
+    SQLite's own busy handler makes a waiting writer sleep with growing back-off (up to 100 ms), so two
+    `serve` workers contending for the database mostly sleep; a blocking file lock taken in a thread
+    wakes the next writer as soon as the lock is free.
+    """
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.path = ""
+
+    def _file(self) -> int:
+        path = str(DB.path) + ".writer-lock"
+        if self.fd is None or self.path != path:
+            if self.fd is not None:
+                os.close(self.fd)
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.path = path
+        return self.fd
+
+    async def acquire(self) -> None:
+        fd = self._file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+_process_lock = _ProcessLock()
+
+
 @contextlib.asynccontextmanager
 async def write_transaction() -> AsyncIterator[None]:
     """A transaction that may write; joins the caller's transaction if one is open.
@@ -78,8 +116,12 @@ async def write_transaction() -> AsyncIterator[None]:
     try:
         if isinstance(engine, SQLiteEngine):
             async with _writer_lock():
-                async with engine.transaction(transaction_type=TransactionType.immediate):
-                    yield
+                await _process_lock.acquire()
+                try:
+                    async with engine.transaction(transaction_type=TransactionType.immediate):
+                        yield
+                finally:
+                    _process_lock.release()
         else:
             async with engine.transaction():
                 yield
