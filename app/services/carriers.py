@@ -141,4 +141,5 @@ async def by_token(token: str | None) -> dict:
     carrier_id = await clients.resolve(token, "carrier")
     if carrier_id is None:
         raise AuthenticationFailed("send a carrier API token: Authorization: Bearer hl_carrier_...")
-    return await get(carrier_id)
+    carrier, _ = await _verifier(carrier_id)  # the same short-lived cache as the hook's
+    return carrier

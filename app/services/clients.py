@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from app.crypto.secrets import new_token, token_hash
+from app.storage.engine import read_rows
 from app.storage.tables import ClientToken
 
 KINDS = ("carrier", "platform", "caller")
+CACHE_SECONDS = 5.0  # a revoked token stops working within this long
+_resolved: dict[str, tuple[uuid.UUID | None, float]] = {}
 
 
 async def issue(kind: str, client_id: uuid.UUID) -> str:
@@ -21,7 +25,14 @@ async def issue(kind: str, client_id: uuid.UUID) -> str:
 async def resolve(token: str | None, kind: str) -> uuid.UUID | None:
     if not token or len(token) > 200 or not token.startswith(f"hl_{kind}_"):
         return None
-    row = await ClientToken.select(ClientToken.client_id).where(
-        (ClientToken.token_hash == token_hash(token)) & (ClientToken.kind == kind) & ClientToken.revoked_at.is_null()
-    ).first()
-    return row["client_id"] if row else None
+    digest = token_hash(token)
+    cached = _resolved.get(digest)
+    if cached and cached[1] > time.monotonic():
+        return cached[0]
+    rows = await read_rows("SELECT client_id FROM client_token WHERE token_hash = {} AND kind = {}"
+                           " AND revoked_at IS NULL", digest, kind)
+    client_id = uuid.UUID(str(rows[0]["client_id"])) if rows else None
+    if len(_resolved) > 10_000:
+        _resolved.clear()
+    _resolved[digest] = (client_id, time.monotonic() + CACHE_SECONDS)
+    return client_id

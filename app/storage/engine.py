@@ -208,3 +208,34 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000) -> None:
         raise RuntimeError("insert_rows runs inside write_transaction()")
     for start in range(0, len(values), chunk):
         await transaction.connection.executemany(sql, values[start:start + chunk])
+
+
+# ---------------------------------------------------------------- fast reads
+
+_readers: dict[str, sqlite3.Connection] = {}
+
+
+def _sqlite_reader() -> sqlite3.Connection:
+    """One long-lived read connection per process and database file (SQLite lookups take microseconds;
+    a new connection per query, as Piccolo opens outside a transaction, takes milliseconds)."""
+    path = str(DB.path)
+    conn = _readers.get(path)
+    if conn is None:
+        conn = sqlite3.connect(path, detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
+                               check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA query_only = 1")
+        conn.row_factory = lambda cursor, row: {c[0]: v for c, v in zip(cursor.description, row, strict=True)}
+        _readers[path] = conn
+    return conn
+
+
+async def read_rows(sql: str, *args: object) -> list[dict]:
+    """A parameterised read (``{}`` placeholders) on the fast path: SQLite through the process's read
+    connection, PostgreSQL through the pool."""
+    if is_sqlite():
+        return _sqlite_reader().execute(sql.replace("{}", "?"), args).fetchall()
+    return await DB.run_querystring(QueryString(sql, *args))
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("{}" for _ in range(count))
