@@ -58,6 +58,9 @@ async def migrated_template():
 @pytest.fixture
 async def db(migrated_template, tmp_path):
     """A fresh, migrated database for each test: a copy of the template, or truncated tables."""
+    from app.crypto import sets
+
+    sets.forget_active()  # signing keys live in the database that is about to change
     if SQLITE:
         path = tmp_path / "heirline.sqlite"
         shutil.copyfile(TEMPLATE, path)

@@ -7,7 +7,9 @@ new but stay in the JWKS while SETs they signed are still undelivered.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 import uuid
 
 import jwt
@@ -64,6 +66,7 @@ async def ensure_keys() -> None:
 
 async def rotate() -> list[str]:
     """Retire the active keys and make new ones; returns the new kids."""
+    forget_active()
     async with write_transaction():
         await SigningKey.update({SigningKey.retired_at: now()}).where(SigningKey.retired_at.is_null())
         for alg in ALGORITHMS:
@@ -72,17 +75,34 @@ async def rotate() -> list[str]:
     return [r["kid"] for r in await SigningKey.select(SigningKey.kid).where(SigningKey.retired_at.is_null())]
 
 
+RETIRED_GRACE = dt.timedelta(days=1)
+
+
 async def jwks() -> dict:
-    """Active keys, and retired keys whose signed SETs are not all delivered yet."""
+    """Active keys; retired keys for a day (SETs they signed may still be in flight or being verified),
+    and after that while SETs they signed wait to be delivered or polled."""
     await ensure_keys()
     keys = await SigningKey.select(SigningKey.kid, SigningKey.public_jwk, SigningKey.retired_at)
     outstanding = {r["kid"] for r in await Notice.select(Notice.kid).where(
         Notice.status.is_in(["pending", "sending"]) & (Notice.kid != "")).distinct()}
+    recent = now() - RETIRED_GRACE
     return {"keys": [json.loads(k["public_jwk"]) for k in keys
-                     if k["retired_at"] is None or k["kid"] in outstanding]}
+                     if k["retired_at"] is None or k["retired_at"] > recent or k["kid"] in outstanding]}
+
+
+_active_cache: dict[str, tuple[str, object, float]] = {}
+ACTIVE_CACHE_SECONDS = 5.0
+
+
+def forget_active() -> None:
+    """Drop the cached active keys (after a rotation, or when the database changes under us in tests)."""
+    _active_cache.clear()
 
 
 async def _active(alg: str) -> tuple[str, object]:
+    cached = _active_cache.get(alg)
+    if cached and cached[2] > time.monotonic():
+        return cached[0], cached[1]
     row = await SigningKey.select(SigningKey.kid, SigningKey.private_ct, SigningKey.private_kek_id).where(
         (SigningKey.alg == alg) & SigningKey.retired_at.is_null()).first()
     if row is None:
@@ -93,6 +113,7 @@ async def _active(alg: str) -> tuple[str, object]:
         pem = unseal(get_settings().keyring, f"signing-key:{kid}", WrappedKey(row["private_kek_id"],
                                                                              bytes(row["private_ct"])))
         _private_keys[kid] = serialization.load_pem_private_key(pem, password=None)
+    _active_cache[alg] = (kid, _private_keys[kid], time.monotonic() + ACTIVE_CACHE_SECONDS)
     return kid, _private_keys[kid]
 
 

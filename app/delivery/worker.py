@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,6 +23,7 @@ from app import audit
 from app.clock import now
 from app.delivery.guard import AddressRefused, GuardedResolver, refuse_literal
 from app.domain import notices as rules
+from app.crypto import sets
 from app.services import notices, streams
 from app.settings import get_settings
 from app.storage.engine import is_sqlite, write_transaction
@@ -37,7 +39,7 @@ PUSHED = (rules.PUSH, rules.WEBHOOKS)
 
 
 async def claim(limit: int) -> list[dict]:
-    """Take up to ``limit`` due push notices for this worker, under a lease."""
+    """Take up to ``limit`` due push notices for this worker, under a lease; each comes with its stream."""
     moment = now()
     due = (((Notice.status == "pending") & (Notice.next_attempt_at <= moment))
            | ((Notice.status == "sending") & (Notice.lease_until < moment)))
@@ -52,7 +54,11 @@ async def claim(limit: int) -> list[dict]:
             return []
         await Notice.update({Notice.status: "sending", Notice.lease_until: moment + LEASE,
                              Notice.attempts: Notice.attempts + 1}).where(Notice.id.is_in(ids))
-    return await Notice.select().where(Notice.id.is_in(ids))
+    claimed = await Notice.select().where(Notice.id.is_in(ids))
+    by_id = {r["id"]: r for r in await Stream.select().where(Stream.id.is_in(list({n["stream"] for n in claimed})))}
+    for notice in claimed:
+        notice["stream_row"] = by_id[notice["stream"]]
+    return claimed
 
 
 class Outcome:
@@ -90,24 +96,28 @@ class Deliverer:
     async def __aexit__(self, *exc) -> None:
         await self.session.close()
 
-    async def deliver(self, notice: dict) -> None:
-        stream = await Stream.select().where(Stream.id == notice["stream"]).first()
-        endpoint = stream["endpoint_url"]
-        host = urlsplit(endpoint).netloc
+    async def deliver(self, notice: dict) -> "Result":
+        """Send one notice; the answer is recorded later, together with others (see record_results)."""
+        stream = notice["stream_row"]
+        host = urlsplit(stream["endpoint_url"]).netloc
         limit = self.limits.setdefault(host, asyncio.Semaphore(PER_ENDPOINT))
+        result = Result(notice, stream)
         async with limit:
             try:
-                outcome, detail = await self._send(notice, stream)
+                result.outcome, result.detail = await self._send(notice, stream, result)
             except AddressRefused as exc:
-                outcome, detail = Outcome.REFUSED, str(exc)
+                result.outcome, result.detail = Outcome.REFUSED, str(exc)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                outcome, detail = Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300]
-        await record(notice, stream, outcome, detail)
+                result.outcome, result.detail = Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300]
+        return result
 
-    async def _send(self, notice: dict, stream: dict) -> tuple[str, str]:
+    async def _send(self, notice: dict, stream: dict, result: "Result") -> tuple[str, str]:
         refuse_literal(stream["endpoint_url"])
         if stream["delivery_method"] == rules.PUSH:
-            token = await notices.signed_token(notice, stream["signing_alg"])
+            token = notice["token"]
+            if not token:  # signed once; kept if it has to be sent again
+                token, result.kid = await sets.sign(json.loads(notice["claims"]), stream["signing_alg"])
+                result.token = token
             headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}
             authorization = streams.authorization_header(stream)
             if authorization:
@@ -137,37 +147,56 @@ def webhook_message(notice: dict, stream: dict) -> tuple[bytes, dict]:
                   "webhook-timestamp": str(int(moment.timestamp())), "webhook-signature": signature}
 
 
-async def record(notice: dict, stream: dict, outcome: str, detail: str) -> None:
+@dataclass
+class Result:
+    notice: dict
+    stream: dict
+    outcome: str = Outcome.RETRY
+    detail: str = ""
+    token: str | None = None  # a SET signed for this attempt
+    kid: str = ""
+
+
+async def record_results(results: list[Result]) -> None:
+    """Write what the endpoints answered, for many deliveries in one transaction."""
+    if not results:
+        return
     moment = now()
     async with write_transaction():
-        current = await Notice.select(Notice.status).where(Notice.id == notice["id"]).first()
-        if current["status"] != "sending":  # the lease ran out and another worker took it
-            return
-        if outcome == Outcome.DELIVERED:
-            await notices.mark_delivered([notice["id"]])
-            return
-        if outcome == Outcome.GONE:
-            await Stream.update({Stream.status: "disabled", Stream.status_reason: detail}).where(
-                Stream.id == stream["id"])
-            await Notice.update({Notice.status: "dead", Notice.last_error: detail}).where(
-                (Notice.stream == stream["id"]) & Notice.status.is_in(["pending", "sending"]))
-            await audit.record("stream:disabled", actor="worker", subject=f"stream:{stream['id']}",
-                               detail={"reason": detail})
-            return
-        if outcome in (Outcome.REJECTED, Outcome.REFUSED):
-            await Notice.update({Notice.status: "failed", Notice.last_error: detail[:300],
-                                 Notice.lease_until: None}).where(Notice.id == notice["id"])
-            return
-        retry_at = rules.next_attempt(notice["attempts"], moment, notice["deadline"])
-        if retry_at is None:
-            await Notice.update({Notice.status: "dead", Notice.last_error: f"deadline passed; last: {detail}"[:300],
-                                 Notice.lease_until: None}).where(Notice.id == notice["id"])
-            await audit.record("notice:dead", actor="worker", subject=f"notice:{notice['id']}",
-                               detail={"error": detail[:200]})
-        else:
-            await Notice.update({Notice.status: "pending", Notice.next_attempt_at: retry_at,
-                                 Notice.last_error: detail[:300], Notice.lease_until: None}).where(
-                Notice.id == notice["id"])
+        ids = [r.notice["id"] for r in results]
+        still_ours = {r["id"] for r in await Notice.select(Notice.id).where(
+            Notice.id.is_in(ids) & (Notice.status == "sending"))}  # else the lease ran out and another took it
+        delivered = []
+        for result in results:
+            notice, stream, detail = result.notice, result.stream, result.detail[:300]
+            if notice["id"] not in still_ours:
+                continue
+            if result.outcome == Outcome.DELIVERED:
+                delivered.append(notice["id"])
+                continue
+            signed = {Notice.token: result.token, Notice.kid: result.kid} if result.token else {}
+            if result.outcome == Outcome.GONE:
+                await Stream.update({Stream.status: "disabled", Stream.status_reason: detail}).where(
+                    Stream.id == stream["id"])
+                await Notice.update({Notice.status: "dead", Notice.last_error: detail}).where(
+                    (Notice.stream == stream["id"]) & Notice.status.is_in(["pending", "sending"]))
+                await audit.record("stream:disabled", actor="worker", subject=f"stream:{stream['id']}",
+                                   detail={"reason": detail})
+            elif result.outcome in (Outcome.REJECTED, Outcome.REFUSED):
+                await Notice.update({Notice.status: "failed", Notice.last_error: detail, Notice.lease_until: None,
+                                     **signed}).where(Notice.id == notice["id"])
+            else:
+                retry_at = rules.next_attempt(notice["attempts"], moment, notice["deadline"])
+                if retry_at is None:
+                    await Notice.update({Notice.status: "dead", Notice.last_error: f"deadline passed; last: {detail}"[:300],
+                                         Notice.lease_until: None, **signed}).where(Notice.id == notice["id"])
+                    await audit.record("notice:dead", actor="worker", subject=f"notice:{notice['id']}",
+                                       detail={"error": detail[:200]})
+                else:
+                    await Notice.update({Notice.status: "pending", Notice.next_attempt_at: retry_at,
+                                         Notice.last_error: detail, Notice.lease_until: None, **signed}).where(
+                        Notice.id == notice["id"])
+        await notices.mark_delivered(delivered)
 
 
 async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> None:
@@ -189,16 +218,24 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                 log.exception("worker round failed")
             if inflight:
                 done, inflight = await asyncio.wait(inflight, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+                finished = []
                 for task in done:
                     if task.exception():
                         log.error("delivery failed: %s", task.exception())
+                    else:
+                        finished.append(task.result())
+                try:
+                    await record_results(finished)
+                except Exception:  # unrecorded deliveries are retried when their lease runs out
+                    log.exception("recording %d deliveries failed", len(finished))
             else:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=idle)
                 except asyncio.TimeoutError:
                     pass
         if inflight:
-            await asyncio.wait(inflight, timeout=TIMEOUT_SECONDS + 1)
+            done, _ = await asyncio.wait(inflight, timeout=TIMEOUT_SECONDS + 1)
+            await record_results([t.result() for t in done if not t.exception()])
 
 
 async def run_until_idle(max_rounds: int = 200) -> None:
@@ -209,4 +246,4 @@ async def run_until_idle(max_rounds: int = 200) -> None:
             batch = await claim(64)
             if not batch:
                 return
-            await asyncio.gather(*(deliverer.deliver(n) for n in batch))
+            await record_results(list(await asyncio.gather(*(deliverer.deliver(n) for n in batch))))

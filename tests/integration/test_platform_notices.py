@@ -343,6 +343,11 @@ async def test_signing_key_rotation_keeps_old_keys_while_needed(client, carrier,
                                 headers=token_auth(creds.api_token))).json()
     [(jti, token)] = polled["sets"].items()
     await sets.rotate()
+    assert len((await client.get("/.well-known/jwks.json")).json()["keys"]) == 4  # old ones kept a day
+    from app.storage.tables import SigningKey
+
+    await SigningKey.update({SigningKey.retired_at: dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)}).where(
+        SigningKey.retired_at.is_not_null())
     kids = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
     assert len(kids) == 3  # two new, and the old RS256 key: it signed a SET not yet acknowledged
     await verify_set(client, token)
