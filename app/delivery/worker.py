@@ -38,18 +38,33 @@ MAX_RESPONSE_BYTES = 64 * 1024
 PUSHED = (rules.PUSH, rules.WEBHOOKS)
 
 
-async def claim(limit: int) -> list[dict]:
-    """Take up to ``limit`` due push notices for this worker, under a lease; each comes with its stream."""
+async def claim(limit: int, busy: dict | None = None) -> list[dict]:
+    """Take up to ``limit`` due push notices for this worker, under a lease; each comes with its stream.
+
+    ``busy`` counts deliveries in flight per stream: a stream at its limit gets nothing more, so a
+    slow endpoint cannot fill the worker with notices waiting for it.
+    """
     moment = now()
+    busy = busy or {}
+    full = [stream for stream, count in busy.items() if count >= PER_ENDPOINT]
     due = (((Notice.status == "pending") & (Notice.next_attempt_at <= moment))
            | ((Notice.status == "sending") & (Notice.lease_until < moment)))
     async with write_transaction():
-        query = Notice.select(Notice.id).where(
+        query = Notice.select(Notice.id, Notice.stream).where(
             due & Notice.stream.delivery_method.is_in(list(PUSHED)) & (Notice.stream.status == "enabled")
-        ).order_by(Notice.next_attempt_at).limit(limit)
+        ).order_by(Notice.next_attempt_at).limit(limit * 4)
+        if full:
+            query = query.where(Notice.stream.not_in(full))
         if not is_sqlite():
             query = query.lock_rows("UPDATE", skip_locked=True, of=(Notice,))
-        ids = [r["id"] for r in await query]
+        taken: dict = {}
+        ids = []
+        for row in await query:
+            if busy.get(row["stream"], 0) + taken.get(row["stream"], 0) < PER_ENDPOINT:
+                taken[row["stream"]] = taken.get(row["stream"], 0) + 1
+                ids.append(row["id"])
+                if len(ids) == limit:
+                    break
         if not ids:
             return []
         await Notice.update({Notice.status: "sending", Notice.lease_until: moment + LEASE,
@@ -202,6 +217,8 @@ async def record_results(results: list[Result]) -> None:
 async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> None:
     """Deliver until ``stop`` is set; also runs the timers that write notices when they fall due."""
     inflight: set[asyncio.Task] = set()
+    busy: dict = {}  # deliveries in flight per stream
+    streams_of: dict[asyncio.Task, object] = {}
     last_timers = 0.0
     loop = asyncio.get_running_loop()
     async with Deliverer() as deliverer:
@@ -212,15 +229,22 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                     await notices.write_due()
                 room = capacity - len(inflight)
                 if room > 0:
-                    for notice in await claim(room):
-                        inflight.add(asyncio.create_task(deliverer.deliver(notice)))
+                    for notice in await claim(room, busy):
+                        busy[notice["stream"]] = busy.get(notice["stream"], 0) + 1
+                        task = asyncio.create_task(deliverer.deliver(notice))
+                        streams_of[task] = notice["stream"]
+                        inflight.add(task)
             except Exception:  # a failing round must not stop the worker; the next round retries
                 log.exception("worker round failed")
             if inflight:
                 done, inflight = await asyncio.wait(inflight, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
                 finished = []
                 for task in done:
-                    if task.exception():
+                    stream = streams_of.pop(task)
+                    busy[stream] -= 1
+                    if not busy[stream]:
+                        del busy[stream]
+                    if task.exception():  # its lease runs out and the notice is claimed again
                         log.error("delivery failed: %s", task.exception())
                     else:
                         finished.append(task.result())
