@@ -253,7 +253,16 @@ def seed_registry(raw: Raw, carrier_id: str, numbers: int, tasks_per_case: int, 
             'INSERT INTO release_task (id, "case", binding, platform, action, heir, status, created_at, updated_at)'
             " VALUES (?, ?, NULL, ?, 'unbind', NULL, 'pending', ?, ?)",
             [(uuid.uuid4(), c, pl, now, now) for c in case_ids for pl in platforms])
+    analyze(raw)
     return e164s
+
+
+def analyze(raw: Raw) -> None:
+    """Refresh planner statistics after a bulk load, as autovacuum would soon do in production."""
+    if raw.sqlite:
+        raw.conn.execute("ANALYZE")
+    else:
+        raw.loop.run_until_complete(raw.conn.execute("ANALYZE"))
 
 
 # ---------------------------------------------------------------- W1: hook ingest

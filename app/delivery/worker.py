@@ -228,7 +228,7 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                     last_timers = loop.time()
                     await notices.write_due()
                 room = capacity - len(inflight)
-                if room > 0:
+                if room >= max(1, capacity // 8) or not inflight:  # claim in batches, not one by one
                     for notice in await claim(room, busy):
                         busy[notice["stream"]] = busy.get(notice["stream"], 0) + 1
                         task = asyncio.create_task(deliverer.deliver(notice))
@@ -238,6 +238,10 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                 log.exception("worker round failed")
             if inflight:
                 done, inflight = await asyncio.wait(inflight, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+                if done:  # let answers arriving together be recorded together
+                    await asyncio.sleep(0.005)
+                    done |= {task for task in inflight if task.done()}
+                    inflight -= done
                 finished = []
                 for task in done:
                     stream = streams_of.pop(task)
