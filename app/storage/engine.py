@@ -170,8 +170,8 @@ async def lock_numbers(e164s: list[str]) -> None:
     apply one after the other.
     """
     if e164s and not is_sqlite():
-        placeholders = ", ".join("{}" for _ in e164s)
-        await run_sql(f"SELECT id FROM phone_number WHERE e164 IN ({placeholders}) ORDER BY e164 FOR UPDATE", *e164s)
+        await run_sql(f"SELECT id FROM phone_number WHERE e164 IN ({placeholders(len(e164s))})"
+                      " ORDER BY e164 FOR UPDATE", *e164s)
 
 
 async def insert_rows(table, rows: list[dict], chunk: int = 5000) -> None:
