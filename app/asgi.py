@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from app import __version__
 from app.api.carriers import CarrierApi, CarrierHook
 from app.api.health import healthz, readyz
+from app.api.legacy import Claims, HeirSelf, Invitations, OwnerLegacy, Review
 from app.api.platforms import Outcomes, StreamManagement, jwks, ssf_configuration
 from app.api.people import Catalog, CodesAndSessions, Inventory
 from app.errors import HeirlineError
@@ -27,6 +28,7 @@ from app.storage.engine import close_database, prepare_database
 from app.web import errors
 from app.web.idempotency import idempotency_middleware
 from app.web.middleware import headers_middleware
+from app.web.legacy_pages import HeirPages, LegacyPublicPages, OwnerLegacyPages, ReviewPages
 from app.web.pages import OwnerPages, PublicPages
 
 log = logging.getLogger("heirline")
@@ -68,8 +70,10 @@ def create_app() -> Litestar:
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
     return Litestar(
         route_handlers=[
-            healthz, readyz, CodesAndSessions, Catalog, Inventory, CarrierHook, CarrierApi,
+            healthz, readyz, CodesAndSessions, Catalog, Inventory, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
+            CarrierHook, CarrierApi,
             ssf_configuration, jwks, StreamManagement, Outcomes, PublicPages, OwnerPages,
+            LegacyPublicPages, HeirPages, ReviewPages, OwnerLegacyPages,
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
         lifespan=[database, embedded_worker],

@@ -226,6 +226,33 @@ def import_disconnects(file: str, carrier_id: str) -> None:
 
 
 @main.group()
+def reviewers() -> None:
+    """Reviewers: operator staff who verify evidence and decide legacy cases."""
+
+
+@reviewers.command("add")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help='Print {"id","email","password"}.')
+def reviewers_add(email: str, as_json: bool) -> None:
+    """Create a reviewer account (or make an existing account a reviewer); prints a new password once.
+
+    Reviewers log in at /accounts/login with the e-mail, the password and a code sent to the e-mail.
+    """
+    from app.services import accounts
+
+    try:
+        account_id, password = _run(accounts.add_reviewer(email))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    data = {"id": str(account_id), "email": email.strip().lower(), "password": password}
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        click.echo(f"reviewer {data['email']} ({data['id']})")
+        click.echo(f"password: {password}" if password else "an existing account: its password is unchanged")
+
+
+@main.group()
 def platforms() -> None:
     """Platforms: the apps that receive notices."""
 

@@ -80,3 +80,25 @@ class Unavailable(HeirlineError):
     status = 503
     err = "temporarily_unavailable"
     title = "Service unavailable"
+
+
+class PayloadTooLarge(HeirlineError):
+    status = 413
+    err = "invalid_request"
+    title = "Payload too large"
+
+
+class UnsupportedMedia(HeirlineError):
+    """An upload whose bytes are not a type we accept, whatever its name or declared type says."""
+
+    status = 415
+    err = "invalid_request"
+    title = "Unsupported media type"
+
+
+class UnsafeContent(HeirlineError):
+    """An upload of an accepted type that carries active content (scripts, launch actions, attachments)."""
+
+    status = 422
+    err = "invalid_request"
+    title = "Unsafe content"

@@ -85,3 +85,70 @@ async def send_event(client, carrier, kind: str, phone: str, webhook_id: str | N
     body = event_body(kind, phone, **data)
     return await client.post(f"/hooks/carriers/{carrier.id}/v1", content=body,
                              headers=signed_headers(carrier.webhook_secret, body, webhook_id))
+
+
+# ---------------------------------------------------------------- heirs, claims, reviewers
+
+
+async def messages_to(address: str) -> list[dict]:
+    rows = await OutboxMessage.select(OutboxMessage.subject, OutboxMessage.body, OutboxMessage.channel).where(
+        OutboxMessage.recipient == address).order_by(OutboxMessage.created_at)
+    return rows
+
+
+async def last_link(address: str, prefix: str) -> str:
+    """The last link with this path prefix (e.g. "/invitations/") sent to an address: its last segment."""
+    for row in reversed(await messages_to(address)):
+        found = re.search(re.escape(prefix) + r"([A-Za-z0-9_.\-]+)", row["body"])
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no {prefix} link was sent to {address}")
+
+
+class Person:
+    """An heir, executor or reviewer logged in with a bearer token."""
+
+    def __init__(self, email: str, token: str, password: str, heir_id: str | None = None):
+        self.email, self.token, self.password, self.heir_id = email, token, password, heir_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def invite_heir(client, owner: Owner, email: str, name: str = "李明", **fields) -> str:
+    response = await client.post("/v1/me/heirs", json={"name": name, "email": email, "relationship": "son",
+                                                       **fields}, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def confirmed_heir(client, owner: Owner, email: str, name: str = "李明", password: str = "quiet harbor lantern 77",
+                         confirm: bool = True, **fields) -> Person:
+    """Owner invites, the heir accepts through the e-mailed link, the owner confirms."""
+    heir_id = await invite_heir(client, owner, email, name, **fields)
+    token = await last_link(email, "/invitations/")
+    response = await client.post(f"/v1/invitations/{token}/accept", json={"password": password})
+    assert response.status_code == 201, response.text
+    session = response.json()["token"]
+    if confirm:
+        response = await client.post(f"/v1/me/heirs/{heir_id}/confirm", headers=owner.headers)
+        assert response.status_code == 200, response.text
+    return Person(email, session, password, heir_id)
+
+
+async def log_in_person(client, email: str, password: str) -> Person:
+    response = await client.post("/v1/otp", json={"email": email, "purpose": "login"})
+    assert response.status_code == 202, response.text
+    code = await last_code(email)
+    response = await client.post("/v1/sessions", json={"email": email, "password": password, "code": code})
+    assert response.status_code == 201, response.text
+    return Person(email, response.json()["token"], password)
+
+
+async def reviewer(client, email: str = "reviewer@heirline.example", password: str | None = None) -> Person:
+    """`heirline reviewers add`: a new account gets a generated password; an existing one keeps its own."""
+    from app.services import accounts
+
+    _, generated = await accounts.add_reviewer(email)
+    return await log_in_person(client, email, generated or password)

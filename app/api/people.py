@@ -32,7 +32,8 @@ from app.domain.numbers import normalize
 from app.services import accounts, codes, inventory
 from app.services.accounts import Principal
 from app.settings import get_settings
-from app.web.auth import api_principal, bearer_token, client_of
+from app.errors import InvalidRequest
+from app.web.auth import any_api_principal, api_principal, bearer_token, client_of
 from app.web.i18n import negotiate
 
 TAG_AUTH = "Owners: sign-up and sessions"
@@ -43,10 +44,20 @@ class CodesAndSessions(Controller):
     path = "/v1"
     tags = [TAG_AUTH]
 
-    @post("/otp", status_code=202, summary="Send a one-time code to a number")
+    @post("/otp", status_code=202, summary="Send a one-time code to a number (or, for accounts, to an e-mail)",
+          description="With `email` instead of `phone_number` and purpose `login`: the second factor of an "
+          "heir's, executor's or reviewer's login. The answer is the same whether the e-mail has an account.")
     async def request_code(self, request: Request, data: JSONBody[CodeRequest]) -> Accepted:
-        number = normalize(data.phone_number, get_settings().default_region)
         lang = negotiate(None, request.headers.get("accept-language"))
+        if isinstance(data.email, str):
+            if data.purpose != "login" or isinstance(data.phone_number, str):
+                raise InvalidRequest("an e-mail takes only `login` codes, and not together with phone_number",
+                                     field="email")
+            await accounts.send_account_code(data.email, client=client_of(request), locale=lang)
+            return Accepted()
+        if not isinstance(data.phone_number, str):
+            raise InvalidRequest("phone_number is required", field="phone_number")
+        number = normalize(data.phone_number, get_settings().default_region)
         await codes.send_code(number, codes.purpose(data.purpose), client=client_of(request), locale=lang)
         return Accepted()
 
@@ -59,14 +70,22 @@ class CodesAndSessions(Controller):
         )
         return OwnerCreated(owner_id=owner_id, token=token)
 
-    @post("/sessions", status_code=201, summary="Log in: password, and a `login` code as second factor")
+    @post("/sessions", status_code=201, summary="Log in: password, and a `login` code as second factor",
+          description="Owners send `phone_number`; heirs, executors and reviewers send `email` instead.")
     async def log_in(self, request: Request, data: JSONBody[SessionCreate]) -> SessionCreated:
-        token = await accounts.log_in(data.phone_number, data.password, data.code, client=client_of(request),
-                                      user_agent=request.headers.get("user-agent", ""))
+        agent = request.headers.get("user-agent", "")
+        if isinstance(data.email, str) and not isinstance(data.phone_number, str):
+            token = await accounts.log_in_account(data.email, data.password, data.code, client=client_of(request),
+                                                  user_agent=agent)
+        elif isinstance(data.phone_number, str) and not isinstance(data.email, str):
+            token = await accounts.log_in(data.phone_number, data.password, data.code, client=client_of(request),
+                                          user_agent=agent)
+        else:
+            raise InvalidRequest("send either phone_number (owners) or email (heirs and reviewers)")
         return SessionCreated(token=token)
 
     @delete("/sessions/current", status_code=204, summary="Log out (revokes the bearer token)",
-            dependencies={"principal": Provide(api_principal)})
+            dependencies={"principal": Provide(any_api_principal)})
     async def log_out(self, request: Request, principal: NamedDependency[Principal]) -> None:
         await accounts.log_out(bearer_token(request) or "")
 
@@ -115,13 +134,14 @@ class Inventory(Controller):
     async def list_heirs(self, principal: NamedDependency[Principal]) -> list[HeirOut]:
         return out(await inventory.list_heirs(principal.owner_id), list[HeirOut])
 
-    @post("/heirs", status_code=201, summary="Name an heir (the invitation itself comes later)")
+    @post("/heirs", status_code=201, summary="Name an heir: an invitation link goes to their e-mail (and number)")
     async def add_heir(self, principal: NamedDependency[Principal], data: JSONBody[HeirCreate]) -> HeirOut:
         heir = await inventory.add_heir(principal.owner_id, data.name, data.email, data.relationship,
                                         data.phone_number, data.is_executor)
         return out(heir, HeirOut)
 
-    @delete("/heirs/{heir_id:uuid}", status_code=204, summary="Remove an heir")
+    @delete("/heirs/{heir_id:uuid}", status_code=204,
+            summary="Revoke an heir, at any time (what was left to them falls back to the next confirmed heir)")
     async def remove_heir(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> None:
         await inventory.remove_heir(principal.owner_id, heir_id)
 

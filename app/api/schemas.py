@@ -24,8 +24,11 @@ class Strict(Struct, forbid_unknown_fields=True):
 
 
 class CodeRequest(Strict):
-    phone_number: Phone
+    """A code to a number (owners), or with ``email`` instead, a `login` code for an account."""
+
     purpose: Literal["signup", "login", "new_holder", "step_up"]
+    phone_number: Phone | UnsetType = UNSET
+    email: Email | UnsetType = UNSET
 
 
 class Accepted(Struct):
@@ -45,9 +48,12 @@ class OwnerCreated(Struct):
 
 
 class SessionCreate(Strict):
-    phone_number: Phone
+    """Owners log in with their number; heirs, executors and reviewers with their e-mail."""
+
     password: Password
     code: Code
+    phone_number: Phone | UnsetType = UNSET
+    email: Email | UnsetType = UNSET
 
 
 class SessionCreated(Struct):
@@ -118,7 +124,10 @@ class HeirOut(Struct):
     is_executor: bool
     rank: int
     status: str
-    created_at: dt.datetime
+    invite_expires_at: dt.datetime | None = None
+    accepted_at: dt.datetime | None = None
+    confirmed_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
 
 
 class ContactCreate(Strict):
@@ -169,3 +178,106 @@ class NumberStatusOut(Struct):
     phone_number: str
     status: str
     case: CaseOut | None
+
+
+# ---------------------------------------------------------------- heirs, claims, review
+
+class InvitationOut(Struct):
+    heir_name: str
+    email: str
+    relationship: str
+    is_executor: bool
+    owner_number: str
+    expires_at: dt.datetime
+    has_account: bool
+
+
+class InvitationAccept(Strict):
+    password: Password
+
+
+class LegacySettings(Strict):
+    veto_window_days: Literal[1, 3, 7, 14, 30]
+
+
+class LegacySettingsOut(Struct):
+    veto_window_days: int
+    presets: list[int]
+
+
+class DesignationOut(Struct):
+    heir_id: uuid.UUID
+    owner_number: str
+    relationship: str
+    is_executor: bool
+    status: str
+    case_id: uuid.UUID | None
+    case_status: str | None
+
+
+class ClaimCreate(Strict):
+    """Name the owner by number (or by ``heir_id`` from GET /v1/me/designations)."""
+
+    phone_number: Phone | None = None
+    heir_id: uuid.UUID | None = None
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class EvidenceOut(Struct):
+    id: uuid.UUID
+    kind: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: dt.datetime
+
+
+class ClaimOut(Struct):
+    id: uuid.UUID
+    status: str
+    source: str
+    owner_number: str
+    opened_at: dt.datetime
+    veto_ends_at: dt.datetime | None
+    decided_at: dt.datetime | None
+    decision_reason: str | None
+    access_until: dt.datetime | None
+    closed_at: dt.datetime | None
+    evidence: list[EvidenceOut]
+
+
+class ClaimantOut(Struct):
+    name: str
+    relationship: str
+    is_executor: bool
+    email: str
+
+
+class ReviewCaseOut(ClaimOut):
+    claim_note: str | None = None
+    claimant: ClaimantOut | None = None
+    plan: dict[str, int] = {}
+    party: bool = False
+
+
+class Decision(Strict):
+    decision: Literal["approve", "reject"]
+    reason: Annotated[str, Meta(max_length=1000)] = ""
+    evidence_verified: bool = False
+
+
+class HandoverAccountOut(Struct):
+    id: uuid.UUID
+    platform: dict[str, str]
+    binding_types: list[str]
+    disposition: str
+    account_hint: str | None
+    instructions: str | None
+    done_at: dt.datetime | None
+
+
+class HandoverOut(Struct):
+    case_id: uuid.UUID
+    owner_number: str
+    access_until: dt.datetime
+    accounts: list[HandoverAccountOut]

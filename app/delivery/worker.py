@@ -24,7 +24,7 @@ from app.clock import now
 from app.delivery.guard import AddressRefused, GuardedResolver, refuse_literal
 from app.domain import notices as rules
 from app.crypto import sets
-from app.services import notices, streams
+from app.services import legacy, notices, streams
 from app.settings import get_settings
 from app.storage.engine import is_sqlite, write_transaction
 from app.storage.tables import Notice, Stream
@@ -227,6 +227,7 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                 if loop.time() - last_timers > 5:
                     last_timers = loop.time()
                     await notices.write_due()
+                    await legacy.run_timers()
                 room = capacity - len(inflight)
                 if room >= max(1, capacity // 8) or not inflight:  # claim in batches, not one by one
                     for notice in await claim(room, busy):
@@ -270,6 +271,7 @@ async def run_until_idle(max_rounds: int = 200) -> None:
     """Deliver everything due now and return (for tests and one-shot runs)."""
     async with Deliverer() as deliverer:
         await notices.write_due()
+        await legacy.run_timers()
         for _ in range(max_rounds):
             batch = await claim(64)
             if not batch:

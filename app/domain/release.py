@@ -50,6 +50,7 @@ class CaseStatus(StrEnum):
 
 class TaskStatus(StrEnum):
     PENDING = "pending"
+    HELD = "held"  # a handover, memorial or deletion waiting for a legacy case's decision
     NOTIFIED = "notified"
     UNBOUND = "unbound"
     HANDED_OVER = "handed_over"
@@ -61,7 +62,7 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"  # the case was cancelled (number restored)
 
 
-OPEN_TASKS = frozenset({TaskStatus.PENDING, TaskStatus.NOTIFIED})
+OPEN_TASKS = frozenset({TaskStatus.PENDING, TaskStatus.HELD, TaskStatus.NOTIFIED})
 TERMINAL_TASKS = frozenset(set(TaskStatus) - OPEN_TASKS)
 
 

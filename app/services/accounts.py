@@ -23,10 +23,11 @@ from app.errors import AuthenticationFailed, Conflict, InvalidCode, InvalidReque
 from app.services import codes, ratelimit
 from app.settings import get_settings
 from app.storage.engine import write_transaction
-from app.storage.tables import ContactChannel, Owner, OwnerSession, PhoneNumber, Tenure
+from app.storage.tables import Account, ContactChannel, Owner, OwnerSession, PhoneNumber, Tenure
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
 LOGIN_FAILED = "phone number, password or code is wrong"
+ACCOUNT_LOGIN_FAILED = "e-mail, password or code is wrong"
 
 
 def check_email(value: object) -> str:
@@ -37,11 +38,19 @@ def check_email(value: object) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an owner and the session that proves it."""
+    """Who is calling and the session that proves it: an owner (by number) or an account (by e-mail:
+    an heir, an executor or a reviewer)."""
 
-    owner_id: uuid.UUID
+    owner_id: uuid.UUID | None
     session_id: uuid.UUID
-    e164: str
+    e164: str = ""
+    account_id: uuid.UUID | None = None
+    email: str = ""
+    is_reviewer: bool = False
+
+    @property
+    def is_owner(self) -> bool:
+        return self.owner_id is not None
 
 
 async def current_tenure(number: Number, *, create: bool) -> dict | None:
@@ -154,11 +163,12 @@ async def log_in(phone_number: str, password: str, code: str, *, client: str, us
     return await complete_login(owner_id, number, code, client=client, user_agent=user_agent)
 
 
-async def _open_session(owner_id: uuid.UUID, *, client: str, user_agent: str) -> str:
+async def _open_session(owner_id: uuid.UUID | None, *, client: str, user_agent: str,
+                        account_id: uuid.UUID | None = None) -> str:
     token = new_token()
     await OwnerSession.insert(
         OwnerSession(
-            token_hash=token_hash(token), owner=owner_id,
+            token_hash=token_hash(token), owner=owner_id, account=account_id,
             expires_at=now() + dt.timedelta(hours=get_settings().session_ttl_hours),
             client=client[:64], user_agent=user_agent[:200],
         )
@@ -166,21 +176,23 @@ async def _open_session(owner_id: uuid.UUID, *, client: str, user_agent: str) ->
     return token
 
 
-async def _revoke(token: str) -> uuid.UUID | None:
-    row = await OwnerSession.select(OwnerSession.id, OwnerSession.owner).where(
+async def _revoke(token: str) -> dict | None:
+    row = await OwnerSession.select(OwnerSession.id, OwnerSession.owner, OwnerSession.account).where(
         (OwnerSession.token_hash == token_hash(token)) & OwnerSession.revoked_at.is_null()
     ).first()
     if row is None:
         return None
     await OwnerSession.update({OwnerSession.revoked_at: now()}).where(OwnerSession.id == row["id"])
-    return row["owner"]
+    return row
 
 
 async def log_out(token: str) -> None:
     async with write_transaction():
-        owner_id = await _revoke(token)
-        if owner_id is not None:
-            await audit.record("session:logout", actor=f"owner:{owner_id}", owner_id=owner_id)
+        row = await _revoke(token)
+        if row is not None and row["owner"] is not None:
+            await audit.record("session:logout", actor=f"owner:{row['owner']}", owner_id=row["owner"])
+        elif row is not None:
+            await audit.record("session:logout", actor=f"account:{row['account']}")
 
 
 async def resolve_session(token: str | None) -> Principal | None:
@@ -189,12 +201,19 @@ async def resolve_session(token: str | None) -> Principal | None:
     row = await OwnerSession.select(
         OwnerSession.id, OwnerSession.owner, OwnerSession.expires_at, OwnerSession.revoked_at,
         OwnerSession.owner.status, OwnerSession.owner.tenure.number.e164,
+        OwnerSession.account, OwnerSession.account.status, OwnerSession.account.email,
+        OwnerSession.account.is_reviewer,
     ).where(OwnerSession.token_hash == token_hash(token)).first()
     if row is None or row["revoked_at"] is not None or row["expires_at"] <= now():
         return None
-    if row["owner.status"] != "active":
+    if row["owner"] is not None:
+        if row["owner.status"] != "active":
+            return None
+        return Principal(row["owner"], row["id"], row["owner.tenure.number.e164"])
+    if row["account"] is None or row["account.status"] != "active":
         return None
-    return Principal(row["owner"], row["id"], row["owner.tenure.number.e164"])
+    return Principal(None, row["id"], account_id=row["account"], email=row["account.email"],
+                     is_reviewer=bool(row["account.is_reviewer"]))
 
 
 async def cipher_for(owner_id: uuid.UUID) -> FieldCipher:
@@ -204,3 +223,102 @@ async def cipher_for(owner_id: uuid.UUID) -> FieldCipher:
         raise AuthenticationFailed("this account's data key is gone")
     key = unwrap_data_key(get_settings().keyring, str(owner_id), WrappedKey(row["kek_id"], bytes(row["data_key"])))
     return FieldCipher(str(owner_id), key)
+
+
+# ---------------------------------------------------------------- accounts: heirs, executors, reviewers
+
+async def create_account(email: str, password: str, *, locale: str = "zh", reviewer: bool = False,
+                         password_hash: str | None = None) -> uuid.UUID:
+    """A new account for a person proved to hold ``email`` (call inside a write transaction)."""
+    email = check_email(email)
+    check_password(password, phone_e164="", email=email)
+    if await Account.exists().where(Account.email == email):
+        raise Conflict("an account with this e-mail exists already: log in instead")
+    account_id = uuid.uuid4()
+    await Account.insert(Account(id=account_id, email=email, locale=locale, is_reviewer=reviewer,
+                                 password_hash=password_hash or await hash_password(password)))
+    await audit.record("account:create", actor=f"account:{account_id}", subject=f"account:{account_id}",
+                       detail={"reviewer": reviewer})
+    return account_id
+
+
+async def account_by_id(account_id: uuid.UUID) -> dict | None:
+    return await Account.select().where((Account.id == account_id) & (Account.status == "active")).first()
+
+
+async def account_by_email(email: str) -> dict | None:
+    return await Account.select().where((Account.email == email.strip().lower()) & (Account.status == "active")).first()
+
+
+async def check_account_password(email: str, password: str, *, client: str) -> dict:
+    """First factor for an account; the same answer whether the e-mail is known or not."""
+    email = check_email(email)
+    await ratelimit.hit((ratelimit.LOGIN_PER_NUMBER, email), (ratelimit.LOGIN_PER_CLIENT, client))
+    account = await account_by_email(email)
+    if account is None:
+        await burn_password_check(password if isinstance(password, str) else "")
+        raise AuthenticationFailed(ACCOUNT_LOGIN_FAILED)
+    if not isinstance(password, str) or not await verify_password(password, account["password_hash"]):
+        async with write_transaction():
+            await audit.record("session:login:failure", actor=f"client:{client}", subject=f"account:{account['id']}",
+                               detail={"factor": "password"})
+        raise AuthenticationFailed(ACCOUNT_LOGIN_FAILED)
+    return account
+
+
+async def complete_account_login(account: dict, code: str, *, client: str, user_agent: str = "",
+                                 replaces: str | None = None) -> str:
+    """Second factor: the `login` code sent to the account's e-mail."""
+    if not await codes.redeem(account["email"], codes.Purpose.LOGIN, code):
+        async with write_transaction():
+            await audit.record("session:login:failure", actor=f"client:{client}",
+                               subject=f"account:{account['id']}", detail={"factor": "code"})
+        raise AuthenticationFailed(ACCOUNT_LOGIN_FAILED)
+    async with write_transaction():
+        if replaces:
+            await _revoke(replaces)
+        token = await _open_session(None, account_id=account["id"], client=client, user_agent=user_agent)
+        await audit.record("session:login:success", actor=f"account:{account['id']}",
+                           subject=f"account:{account['id']}")
+    return token
+
+
+async def log_in_account(email: str, password: str, code: str, *, client: str, user_agent: str = "") -> str:
+    account = await check_account_password(email, password, client=client)
+    return await complete_account_login(account, code, client=client, user_agent=user_agent)
+
+
+async def open_account_session(account_id: uuid.UUID, *, client: str, user_agent: str = "") -> str:
+    """A session for an account that has just proved itself another way (an invitation link)."""
+    return await _open_session(None, account_id=account_id, client=client, user_agent=user_agent)
+
+
+async def contacts_of(owner_id: uuid.UUID) -> list[dict]:
+    """The owner's channels besides the number (e-mail, second numbers): where alerts go."""
+    return await ContactChannel.select(ContactChannel.kind, ContactChannel.address).where(
+        ContactChannel.owner == owner_id)
+
+
+async def send_account_code(email: str, *, client: str, locale: str = "zh") -> None:
+    """A `login` code to an account's e-mail; nothing is sent (and nothing said) for an unknown one."""
+    email = check_email(email)
+    account = await account_by_email(email)
+    if account is None:
+        await ratelimit.hit((ratelimit.OTP_PER_CLIENT, client))
+        return
+    await codes.send_email_code(email, codes.Purpose.LOGIN, client=client, locale=account["locale"] or locale)
+
+
+async def add_reviewer(email: str) -> tuple[uuid.UUID, str | None]:
+    """Operator staff who decide legacy cases. A new account gets a generated password (printed once);
+    an existing account (e.g. someone's heir) becomes a reviewer and keeps its password."""
+    email = check_email(email)
+    existing = await Account.select(Account.id).where(Account.email == email).first()
+    async with write_transaction():
+        if existing is not None:
+            await Account.update({Account.is_reviewer: True}).where(Account.id == existing["id"])
+            await audit.record("account:reviewer", actor="operator", subject=f"account:{existing['id']}")
+            return existing["id"], None
+        password = new_token(18)
+        account_id = await create_account(email, password, reviewer=True)
+    return account_id, password

@@ -49,9 +49,18 @@ _TEXT = {
 
 async def send_code(number: Number, why: Purpose, *, client: str, locale: str = "zh") -> None:
     """Issue a new code for the number (earlier unused ones stop working) and text it."""
+    await _issue(number.e164, "sms", why, client=client, locale=locale)
+
+
+async def send_email_code(email: str, why: Purpose, *, client: str, locale: str = "zh") -> None:
+    """The same for an account's e-mail address (heirs, executors and reviewers log in by e-mail)."""
+    await _issue(email, "email", why, client=client, locale=locale)
+
+
+async def _issue(address: str, channel: str, why: Purpose, *, client: str, locale: str) -> None:
     await ratelimit.hit(
-        (ratelimit.OTP_NUMBER_SPACING, f"{number.e164}:{why.value}"),
-        (ratelimit.OTP_PER_NUMBER, number.e164),
+        (ratelimit.OTP_NUMBER_SPACING, f"{address}:{why.value}"),
+        (ratelimit.OTP_PER_NUMBER, address),
         (ratelimit.OTP_PER_CLIENT, client),
     )
     code = new_numeric_code()
@@ -59,24 +68,24 @@ async def send_code(number: Number, why: Purpose, *, client: str, locale: str = 
     ttl = get_settings().otp_ttl_seconds
     async with write_transaction():
         await OneTimeCode.update({OneTimeCode.expires_at: moment}).where(
-            (OneTimeCode.e164 == number.e164)
+            (OneTimeCode.e164 == address)
             & (OneTimeCode.purpose == why.value)
             & (OneTimeCode.used_at.is_null())
             & (OneTimeCode.expires_at > moment)
         )
         await OneTimeCode.insert(
             OneTimeCode(
-                e164=number.e164,
+                e164=address,
                 purpose=why.value,
-                code_hash=_hash(number.e164, why, code),
+                code_hash=_hash(address, why, code),
                 expires_at=moment + dt.timedelta(seconds=ttl),
             )
         )
     text = _TEXT.get(locale, _TEXT["en"]).format(code=code, minutes=ttl // 60)
     try:
-        await notifier().send(Message(to=number.e164, channel="sms", subject="Heirline code", body=text))
+        await notifier().send(Message(to=address, channel=channel, subject="Heirline code", body=text))
     except DeliveryFailed as exc:
-        log.error("one-time code to %s not delivered: %s", mask(number.e164), exc)
+        log.error("one-time code to %s not delivered: %s", mask(address) if channel == "sms" else "an e-mail", exc)
         raise Unavailable("the code could not be sent right now; try again in a minute", retry_after=60) from exc
 
 

@@ -16,6 +16,7 @@ from app.crypto.envelope import FieldCipher
 from app.domain import inventory as rules
 from app.domain.numbers import normalize
 from app.errors import Conflict, InvalidRequest, InvalidState, NotFound
+from app.services import heirs
 from app.services.accounts import check_email, cipher_for
 from app.settings import get_settings
 from app.storage.engine import write_transaction
@@ -183,7 +184,7 @@ async def remove_binding(owner_id: uuid.UUID, binding_id: object) -> None:
 # ---------------------------------------------------------------- heirs
 
 _HEIR_COLUMNS = (Heir.id, Heir.name, Heir.email, Heir.phone_e164, Heir.relationship, Heir.is_executor,
-                 Heir.rank, Heir.status, Heir.created_at)
+                 Heir.rank, Heir.status, Heir.invite_expires_at, Heir.accepted_at, Heir.confirmed_at, Heir.created_at)
 
 
 def _heir_out(row: dict) -> dict:
@@ -211,24 +212,19 @@ async def add_heir(owner_id: uuid.UUID, name: str, email: str, relationship: str
     async with write_transaction():
         rank = await Heir.count().where((Heir.owner == owner_id) & (Heir.status != "revoked")) + 1
         if is_executor:
-            await Heir.update({Heir.is_executor: False}).where(Heir.owner == owner_id)
+            await Heir.update({Heir.is_executor: False}).where(Heir.owner == owner_id)  # one executor
         await Heir.insert(Heir(id=hid, owner=owner_id, name=name, email=email, phone_e164=phone,
                                relationship=relationship, is_executor=is_executor, rank=rank))
         await audit.record("heir:add", actor=f"owner:{owner_id}", subject=f"heir:{hid}", owner_id=owner_id,
                            detail={"executor": is_executor, "rank": rank})
+    await heirs.send_invitation(owner_id, hid)
     row = await Heir.select(*_HEIR_COLUMNS).where(Heir.id == hid).first()
     return _heir_out(row)
 
 
 async def remove_heir(owner_id: uuid.UUID, heir_id: object) -> None:
-    hid = _uuid(heir_id, "id")
-    async with write_transaction():
-        if not await Heir.exists().where((Heir.id == hid) & (Heir.owner == owner_id) & (Heir.status != "revoked")):
-            raise NotFound("no such heir")
-        if await Binding.exists().where((Binding.heir == hid) & (Binding.owner == owner_id)):
-            raise Conflict("this heir is named on bindings: choose another heir or disposition for them first")
-        await Heir.delete().where((Heir.id == hid) & (Heir.owner == owner_id))
-        await audit.record("heir:remove", actor=f"owner:{owner_id}", subject=f"heir:{hid}", owner_id=owner_id)
+    """Revoke, at any time: bindings left to this heir fall back to the next confirmed heir."""
+    await heirs.revoke(owner_id, heir_id)
 
 
 # ---------------------------------------------------------------- contact channels

@@ -17,12 +17,15 @@ from typing import Any
 
 from app import audit
 from app.clock import now
+from app.domain import legacy as legacy_rules
 from app.domain import release as rules
 from app.domain.numbers import Number, mask, normalize
 from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
 from app.errors import AccessDenied, Conflict, HeirlineError, InvalidRequest
 from app.notify import Message, notifier
 from app.services import notices
+from app.services import legacy_alerts
+from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
 from app.storage.engine import insert_rows, lock_numbers, write_transaction
 from app.storage.tables import (
     Binding,
@@ -146,6 +149,8 @@ async def apply(carrier: dict, events: list[EventInput]) -> list[Outcome]:
                 raise
             log.info("batch of %d events met a concurrent writer; retrying", len(events))
     await _alert_owners(batch.alerts)
+    for _, legacy_id in getattr(batch, "legacy_opened", []):
+        await legacy_alerts.send_due(legacy_id)
     return outcomes
 
 
@@ -358,7 +363,8 @@ class _Batch:
         return case
 
     async def _create_tasks(self) -> None:
-        """One task per binding of each closing tenure, from the binding's disposition."""
+        """One task per binding of each closing tenure, from the binding's disposition; a handover,
+        memorial or deletion waits for a legacy case (see :func:`app.domain.legacy.task_plan`)."""
         owners: dict[uuid.UUID, list[dict]] = {}
         for row, tenure in self.new_cases:
             if tenure.owner:
@@ -368,11 +374,17 @@ class _Batch:
             return
         bindings = await Binding.select(Binding.id, Binding.owner, Binding.platform, Binding.disposition,
                                         Binding.heir).where(Binding.owner.is_in(list(owners)))
+        legacy_status = await legacy_rules_status(list(owners))
         cases = {c.id: c for c in self.cases.values()}
         for binding in bindings:
-            action = rules.requested_action(binding["disposition"])
             for row in owners[binding["owner"]]:
-                status = TaskStatus.CANCELLED if row["status"] == CaseStatus.CANCELLED.value else TaskStatus.PENDING
+                action, held = legacy_rules.task_plan(
+                    rules.requested_action(binding["disposition"]),
+                    deceased=row["reason"] == Reason.SUBSCRIBER_DECEASED.value,
+                    legacy=legacy_status.get(binding["owner"]))
+                status = TaskStatus.HELD if held else TaskStatus.PENDING
+                if row["status"] == CaseStatus.CANCELLED.value:
+                    status = TaskStatus.CANCELLED
                 self.new_tasks.append(dict(case=row["id"], binding=binding["id"], platform=binding["platform"],
                                            action=action, heir=binding["heir"], status=status.value,
                                            created_at=self.now, updated_at=self.now))
@@ -426,11 +438,10 @@ class _Batch:
                                      ).where(ReleaseTask.case.is_in(self.cancelled_cases)
                                              & ReleaseTask.status.is_in([s.value for s in rules.OPEN_TASKS]))
         await insert_rows(NumberHold, self.new_holds)
-        await insert_rows(LegacyCase, [dict(owner=o, release_case=c, source="carrier_event", opened_at=self.now)
-                                       for o, c in self.legacy_for])
-        for owner_id, case_id in self.legacy_for:
-            self.audit.append(audit.Entry("legacy:open", f"carrier:{self.carrier_id}", f"case:{case_id}", owner_id,
-                                          {"source": "carrier_event"}))
+        self.legacy_opened = await open_for_carrier_deaths(self.legacy_for, self.now)
+        for owner_id, legacy_id in self.legacy_opened:
+            self.audit.append(audit.Entry("legacy:open", f"carrier:{self.carrier_id}", f"legacy:{legacy_id}",
+                                          owner_id, {"source": "carrier_event"}))
         await insert_rows(NumberEventRow, [
             dict(carrier=self.carrier_id, webhook_id=event.key, type=event.type.value, e164=event.number.e164,
                  answer=_dump(answer), received_at=self.now) for event, answer, _ in applied])

@@ -55,6 +55,49 @@ def _notice(stream: dict, platform_id, *, case: dict | None, task_id, event: str
                 created_at=moment)
 
 
+_TASK_COLUMNS = (ReleaseTask.id, ReleaseTask.case, ReleaseTask.platform, ReleaseTask.action, ReleaseTask.status,
+                 ReleaseTask.heir.email.as_alias("heir_email"))
+_CASE_COLUMNS = (ReleaseCase.id, ReleaseCase.reason, ReleaseCase.disconnected_at, ReleaseCase.earliest_clear_at,
+                 ReleaseCase.number.e164.as_alias("e164"))
+
+
+def _task_notice(stream: dict | None, task: dict, case: dict, moment: dt.datetime) -> dict | None:
+    """The notice asking a platform for one task: a handover names the heir as `transferee`."""
+    if stream is None:
+        return None  # the platform takes no notices yet: the task waits, visible to the operator
+    issuer = get_settings().issuer
+    base = {"reason": case["reason"], "disconnected_at": rules.numeric(case["disconnected_at"]),
+            "earliest_reassign_at": rules.numeric(case["earliest_clear_at"]), "case_id": str(case["id"])}
+    if task["action"] == "handover" and task["heir_email"]:
+        event = rules.own_event(issuer, "account-handover-requested")
+        payload = {**base, "requested_action": "handover",
+                   "transferee": {"format": "email", "email": task["heir_email"]}}
+    else:
+        event, payload = rules.own_event(issuer, "identifier-deactivated"), {**base, "requested_action": task["action"]}
+    if not _wants(stream, event):
+        return None
+    return _notice(stream, task["platform"], case=case, task_id=task["id"], event=event, payload=payload,
+                   e164=case["e164"], moment=moment, deadline=case["earliest_clear_at"])
+
+
+async def write_for_tasks(task_ids: list[uuid.UUID]) -> int:
+    """Notices for pending tasks released after their case's notices went out (a legacy case's
+    decision). Tasks of cases not yet due wait for :func:`write_for_cases`. Call inside the transaction."""
+    if not task_ids:
+        return 0
+    tasks = await ReleaseTask.select(*_TASK_COLUMNS).where(
+        ReleaseTask.id.is_in(task_ids) & (ReleaseTask.status == TaskStatus.PENDING.value))
+    cases = {c["id"]: c for c in await ReleaseCase.select(*_CASE_COLUMNS).where(
+        ReleaseCase.id.is_in(list({t["case"] for t in tasks}) or [uuid.uuid4()])
+        & (ReleaseCase.status == CaseStatus.OPEN.value) & ReleaseCase.notices_at.is_not_null())}
+    streams = await _streams_by_platform([t["platform"] for t in tasks])
+    moment = now()
+    outbox = [n for n in (_task_notice(streams.get(t["platform"]), t, cases[t["case"]], moment)
+                          for t in tasks if t["case"] in cases) if n is not None]
+    await insert_rows(Notice, outbox)
+    return len(outbox)
+
+
 async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     """The deactivation notices of these open cases, once; call inside the transaction that opens or
     times them. Each task of a platform with a stream gets its notice; platforms that take every
@@ -64,17 +107,13 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     issuer = get_settings().issuer
     moment = now()
     deactivated = rules.own_event(issuer, "identifier-deactivated")
-    handover = rules.own_event(issuer, "account-handover-requested")
-    cases = await ReleaseCase.select(
-        ReleaseCase.id, ReleaseCase.reason, ReleaseCase.disconnected_at, ReleaseCase.earliest_clear_at,
-        ReleaseCase.number.e164.as_alias("e164"),
-    ).where(ReleaseCase.id.is_in(case_ids) & (ReleaseCase.status == CaseStatus.OPEN.value)
-            & ReleaseCase.notices_at.is_null())
+    cases = await ReleaseCase.select(*_CASE_COLUMNS).where(
+        ReleaseCase.id.is_in(case_ids) & (ReleaseCase.status == CaseStatus.OPEN.value) & ReleaseCase.notices_at.is_null())
     if not cases:
         return 0
-    tasks = await ReleaseTask.select(ReleaseTask.id, ReleaseTask.case, ReleaseTask.platform, ReleaseTask.action,
-                                     ReleaseTask.heir.email.as_alias("heir_email")).where(
-        ReleaseTask.case.is_in([c["id"] for c in cases]) & (ReleaseTask.status == TaskStatus.PENDING.value))
+    tasks = await ReleaseTask.select(*_TASK_COLUMNS).where(
+        ReleaseTask.case.is_in([c["id"] for c in cases])
+        & ReleaseTask.status.is_in([TaskStatus.PENDING.value, TaskStatus.HELD.value]))
     streams = await _streams_by_platform()
     all_platforms = {r["id"] for r in await Platform.select(Platform.id).where(Platform.default_subjects == "ALL")}
     subject_streams: dict[str, set[uuid.UUID]] = {}
@@ -95,18 +134,11 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
         covered = set()
         for task in by_case.get(case["id"], []):
             covered.add(task["platform"])
-            stream = streams.get(task["platform"])
-            if stream is None:
-                continue  # the platform takes no notices yet: the task waits, visible to the operator
-            if task["action"] == "handover" and task["heir_email"]:
-                event, payload = handover, {**base, "requested_action": "handover",
-                                            "transferee": {"format": "email", "email": task["heir_email"]}}
-            else:
-                event, payload = deactivated, {**base, "requested_action": task["action"]}
-            if _wants(stream, event):
-                outbox.append(_notice(stream, task["platform"], case=case, task_id=task["id"], event=event,
-                                      payload=payload, e164=case["e164"], moment=moment,
-                                      deadline=case["earliest_clear_at"]))
+            if task["status"] == TaskStatus.HELD.value:
+                continue  # waits for the legacy case's decision (write_for_tasks)
+            notice = _task_notice(streams.get(task["platform"]), task, case, moment)
+            if notice is not None:
+                outbox.append(notice)
         for platform_id in (all_platforms | subject_streams.get(case["e164"], set())) - covered:
             stream = streams.get(platform_id)
             if stream is None or not _wants(stream, deactivated):

@@ -79,6 +79,19 @@ class Owner(Table, db=DB):
     kek_id = Varchar(length=32)
     locale = Varchar(length=8, default="zh")
     status = Varchar(length=16, default="active")
+    veto_days = Integer(default=7)  # the veto window a death claim against this owner waits for
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Account(Table, db=DB, tablename="person_account"):
+    """A person who is not an owner: an heir or executor (after accepting an invitation) or a reviewer."""
+
+    id = UUID(primary_key=True)
+    email = Varchar(length=254, unique=True)
+    password_hash = Varchar(length=200)
+    is_reviewer = Boolean(default=False)
+    status = Varchar(length=16, default="active")  # active | disabled
+    locale = Varchar(length=8, default="zh")
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -115,7 +128,12 @@ class Heir(Table, db=DB):
     relationship = Varchar(length=50)
     is_executor = Boolean(default=False)
     rank = Integer(default=1)
-    status = Varchar(length=16, default="invited")
+    status = Varchar(length=16, default="invited")  # invited | accepted | confirmed | lapsed | revoked
+    account = ForeignKey(Account, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    invite_hash = Varchar(length=64, null=True, default=None)  # unique index in a raw migration
+    invite_expires_at = Timestamptz(null=True, default=None)
+    accepted_at = Timestamptz(null=True, default=None)
+    confirmed_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -201,8 +219,62 @@ class LegacyCase(Table, db=DB, tablename="legacy_case"):
     owner = ForeignKey(Owner, on_delete=OnDelete.restrict, index=True)
     release_case = ForeignKey(ReleaseCase, on_delete=OnDelete.restrict, null=True, default=None)
     source = Varchar(length=24)  # carrier_event | claim
-    status = Varchar(length=24, default="opened")
+    status = Varchar(length=24, default="challenge")
     opened_at = Timestamptz(default=TimestamptzNow())
+    claimant = ForeignKey(Account, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    claim_note = Text(default="")
+    veto_ends_at = Timestamptz(null=True, default=None)
+    alerts_sent = Integer(default=0)
+    decided_by = ForeignKey(Account, on_delete=OnDelete.restrict, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    decision_reason = Text(default="")
+    access_until = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+
+
+class Evidence(Table, db=DB):
+    """An uploaded document for a legacy case: checked, stripped of metadata, stored encrypted."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(LegacyCase, on_delete=OnDelete.restrict, index=True)
+    uploaded_by = ForeignKey(Account, on_delete=OnDelete.restrict)
+    kind = Varchar(length=24)  # death_certificate | court_order | other
+    media_type = Varchar(length=32)
+    size = Integer()
+    sha256 = Varchar(length=64)
+    file_key = Bytea()  # the file's own key, sealed under the key-encryption key
+    kek_id = Varchar(length=32)
+    content_ct = Bytea()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class VetoLink(Table, db=DB, tablename="veto_link"):
+    """A one-click "I am alive" link sent with an alert: single use, expiring, only its keyed hash kept."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(LegacyCase, on_delete=OnDelete.cascade, index=True)
+    secret_hash = Varchar(length=64)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class HandoverGrant(Table, db=DB, tablename="handover_grant"):
+    """What an approved case releases to one heir: their bindings, for a limited time."""
+
+    id = UUID(primary_key=True)
+    case = ForeignKey(LegacyCase, on_delete=OnDelete.restrict, index=True)
+    heir = ForeignKey(Heir, on_delete=OnDelete.restrict, index=True)
+    account = ForeignKey(Account, on_delete=OnDelete.restrict, index=True)
+    expires_at = Timestamptz()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class HandoverItem(Table, db=DB, tablename="handover_item"):
+    id = UUID(primary_key=True)
+    grant = ForeignKey(HandoverGrant, on_delete=OnDelete.cascade, index=True)
+    binding = ForeignKey(Binding, on_delete=OnDelete.restrict)
+    done_at = Timestamptz(null=True, default=None)
 
 
 class SigningKey(Table, db=DB, tablename="signing_key"):
@@ -286,7 +358,8 @@ class OwnerSession(Table, db=DB, tablename="owner_session"):
 
     id = UUID(primary_key=True)
     token_hash = Varchar(length=64, unique=True)
-    owner = ForeignKey(Owner, on_delete=OnDelete.cascade, index=True)
+    owner = ForeignKey(Owner, on_delete=OnDelete.cascade, null=True, default=None, index=True)
+    account = ForeignKey(Account, on_delete=OnDelete.cascade, null=True, default=None, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
@@ -296,7 +369,7 @@ class OwnerSession(Table, db=DB, tablename="owner_session"):
 
 class OneTimeCode(Table, db=DB, tablename="one_time_code"):
     id = UUID(primary_key=True)
-    e164 = Varchar(length=16, index=True)
+    e164 = Varchar(length=254, index=True)  # the number, or the e-mail address of an account
     purpose = Varchar(length=16)
     code_hash = Varchar(length=64)
     created_at = Timestamptz(default=TimestamptzNow())
@@ -345,6 +418,7 @@ ALL_TABLES: list[type[Table]] = [
     PhoneNumber,
     Tenure,
     Owner,
+    Account,
     ContactChannel,
     Platform,
     Heir,
@@ -354,6 +428,10 @@ ALL_TABLES: list[type[Table]] = [
     ReleaseTask,
     NumberHold,
     LegacyCase,
+    Evidence,
+    VetoLink,
+    HandoverGrant,
+    HandoverItem,
     SigningKey,
     Stream,
     StreamSubject,

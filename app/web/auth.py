@@ -1,13 +1,15 @@
 """Who is calling. The JSON API takes only bearer tokens; the pages take only the session cookie.
 
-Keeping the two apart means the cookie can never authorise an API call that skips CSRF.
+Keeping the two apart means the cookie can never authorise an API call that skips CSRF. Each guard
+names the kind of person a route is for: an owner (by number), an account (heir, executor) or a
+reviewer; a session of another kind is refused with 403.
 """
 
 from __future__ import annotations
 
 from litestar import Request
 
-from app.errors import AuthenticationFailed
+from app.errors import AccessDenied, AuthenticationFailed
 from app.services.accounts import Principal, resolve_session
 
 SESSION_COOKIE = "heirline_session"
@@ -22,18 +24,48 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def api_principal(request: Request) -> Principal:
-    principal = await resolve_session(bearer_token(request))
+def _require(principal: Principal | None, kind: str, login_hint: str) -> Principal:
     if principal is None:
-        raise AuthenticationFailed("send a valid session token: Authorization: Bearer <token>")
+        raise AuthenticationFailed(login_hint)
+    if kind == "owner" and not principal.is_owner:
+        raise AccessDenied("this is for the owner of a number: log in with your number")
+    if kind in ("account", "reviewer") and principal.is_owner:
+        raise AccessDenied("this is for heirs, executors and reviewers: log in with your e-mail")
+    if kind == "reviewer" and not principal.is_reviewer:
+        raise AccessDenied("this needs a reviewer's account")
     return principal
+
+
+API_HINT = "send a valid session token: Authorization: Bearer <token>"
+
+
+async def api_principal(request: Request) -> Principal:
+    """An owner's session (the inventory, heirs, contacts, veto)."""
+    return _require(await resolve_session(bearer_token(request)), "owner", API_HINT)
+
+
+async def any_api_principal(request: Request) -> Principal:
+    return _require(await resolve_session(bearer_token(request)), "any", API_HINT)
+
+
+async def account_api_principal(request: Request) -> Principal:
+    return _require(await resolve_session(bearer_token(request)), "account", API_HINT)
+
+
+async def reviewer_api_principal(request: Request) -> Principal:
+    return _require(await resolve_session(bearer_token(request)), "reviewer", API_HINT)
 
 
 async def page_principal(request: Request) -> Principal:
-    principal = await resolve_session(request.cookies.get(SESSION_COOKIE))
-    if principal is None:
-        raise AuthenticationFailed("log in first")
-    return principal
+    return _require(await resolve_session(request.cookies.get(SESSION_COOKIE)), "owner", "log in first")
+
+
+async def account_page_principal(request: Request) -> Principal:
+    return _require(await resolve_session(request.cookies.get(SESSION_COOKIE)), "account", "log in first")
+
+
+async def reviewer_page_principal(request: Request) -> Principal:
+    return _require(await resolve_session(request.cookies.get(SESSION_COOKIE)), "reviewer", "log in first")
 
 
 async def optional_page_principal(request: Request) -> Principal | None:

@@ -16,12 +16,13 @@ log = logging.getLogger("heirline.errors")
 
 API_PREFIXES = ("/v1/", "/hooks/", "/ssf/", "/number-recycling/", "/.well-known/", "/healthz", "/readyz",
                 "/schema")
+ACCOUNT_PAGES = ("/heir", "/review", "/accounts")  # pages for heirs, executors and reviewers (e-mail login)
 ERR_BY_STATUS = {400: "invalid_request", 401: "authentication_failed", 403: "access_denied",
                  404: "not_found", 405: "invalid_request", 409: "conflict", 413: "invalid_request",
-                 415: "invalid_request", 429: "rate_limited"}
+                 415: "invalid_request", 422: "invalid_request", 429: "rate_limited"}
 TITLES = {400: "Invalid request", 401: "Authentication failed", 403: "Access denied", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
-          415: "Unsupported media type", 429: "Too many requests", 500: "Internal error",
+          415: "Unsupported media type", 422: "Unsafe content", 429: "Too many requests", 500: "Internal error",
           503: "Service unavailable"}
 
 
@@ -71,7 +72,8 @@ def handle(request: Request, exc: Exception) -> Response:
         if exc.retry_after:
             headers = {"Retry-After": str(exc.retry_after)}
         if isinstance(exc, AuthenticationFailed) and not is_api(request) and request.method == "GET":
-            return Redirect(path=f"/login?next={request.url.path}", status_code=303)
+            login = "/accounts/login" if request.url.path.startswith(ACCOUNT_PAGES) else "/login"
+            return Redirect(path=f"{login}?next={request.url.path}", status_code=303)
     elif isinstance(exc, HTTPException):
         status, err = exc.status_code, None
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "Error")

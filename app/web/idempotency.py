@@ -13,9 +13,12 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import HeirlineError
 from app.services import idempotency
+from app.domain.evidence import MAX_REQUEST_BYTES
 from app.settings import get_settings
 
-EXCLUDED = {"/v1/owners", "/v1/sessions"}
+EXCLUDED = {"/v1/owners", "/v1/sessions"}  # answers that carry a session token are never stored
+EXCLUDED_SUFFIXES = (":batch", "/accept")  # bulk files are idempotent row by row; /accept answers a token
+UPLOAD_SUFFIX = "/evidence"
 MAX_KEY = 255
 
 
@@ -41,14 +44,14 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
         path = scope.get("path", "")
         if (key is None or scope.get("method") != "POST" or not path.startswith("/v1/") or path in EXCLUDED
-                or path.endswith(":batch")):  # bulk files are idempotent row by row, and too large to buffer
+                or path.endswith(EXCLUDED_SUFFIXES)):
             await app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY:
             await _send_problem(send, 400, f"Idempotency-Key must be 1 to {MAX_KEY} characters", "invalid_request")
             return
 
-        limit = get_settings().max_body_bytes
+        limit = MAX_REQUEST_BYTES if path.endswith(UPLOAD_SUFFIX) else get_settings().max_body_bytes
         chunks: list[bytes] = []
         size = 0
         while True:

@@ -20,7 +20,7 @@ from app.domain.inventory import BindingType, Disposition
 from app.domain.numbers import Number, mask, normalize
 from app.errors import HeirlineError, NotFound
 from app.notify.outbox import sent
-from app.services import accounts, codes, inventory
+from app.services import accounts, codes, inventory, legacy
 from app.services.accounts import Principal
 from app.settings import get_settings
 from app.web.auth import SESSION_COOKIE, client_of, optional_page_principal, page_principal
@@ -254,6 +254,8 @@ class OwnerPages(Controller):
             request, "inventory", status=status, user=principal,
             bindings=await inventory.list_bindings(principal.owner_id),
             heirs=await inventory.list_heirs(principal.owner_id),
+            claims=await legacy.owner_cases(principal.owner_id),
+            legacy_settings=await legacy.legacy_settings(principal.owner_id),
             contacts=await inventory.list_contacts(principal.owner_id),
             number=await inventory.number_status(principal.owner_id), **extra,
         )

@@ -150,7 +150,8 @@ async def test_heirs_add_list_remove(client, owner, other_owner):
     assert (await client.get("/v1/me/heirs", headers=other_owner.headers)).json() == []
     assert (await client.delete(f"/v1/me/heirs/{second['id']}", headers=other_owner.headers)).status_code == 404
     assert (await client.delete(f"/v1/me/heirs/{second['id']}", headers=owner.headers)).status_code == 204
-    assert await Heir.count() == 1
+    assert [h["name"] for h in (await client.get("/v1/me/heirs", headers=owner.headers)).json()] == ["李明"]
+    assert await Heir.count().where(Heir.status == "revoked") == 1  # kept for the record, never shown
 
 
 @pytest.mark.parametrize("fields", [{"email": "nope"}, {"name": ""}, {"phone_number": "12"}, {"name": "x" * 101}])
@@ -160,12 +161,13 @@ async def test_bad_heir_input_is_refused(client, owner, fields):
     assert await Heir.count() == 0
 
 
-async def test_heir_named_on_a_binding_cannot_be_removed(client, owner):
+async def test_heir_named_on_a_binding_can_be_revoked_at_any_time(client, owner):
     heir = (await add_heir(client, owner)).json()
     await add_binding(client, owner, disposition="handover", heir_id=heir["id"])
     response = await client.delete(f"/v1/me/heirs/{heir['id']}", headers=owner.headers)
-    assert response.status_code == 409
-    assert await Heir.count() == 1
+    assert response.status_code == 204
+    assert (await Heir.select(Heir.status).where(Heir.id == heir["id"]).first())["status"] == "revoked"
+    assert (await client.delete(f"/v1/me/heirs/{heir['id']}", headers=owner.headers)).status_code == 404
 
 
 async def test_contacts(client, owner, other_owner):
