@@ -88,7 +88,7 @@ def click(driver, element_id: str) -> None:
 
 
 def wait_for_path(driver, path: str) -> None:
-    WebDriverWait(driver, 15).until(lambda d: d.current_url.split("?")[0].endswith(path))
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.split("#")[0].split("?")[0].endswith(path))
 
 
 def add_binding(driver, slug: str, types: list[str], disposition: str, hint: str) -> None:

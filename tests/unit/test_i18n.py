@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
+from app.domain.evidence import KINDS
 from app.domain.inventory import BindingType, Disposition
+from app.domain.legacy import CaseStatus, HeirStatus
 from app.web.i18n import catalog, gettext, negotiate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +26,9 @@ def extracted() -> set[str]:
 
 
 LABELS = ([f"binding:{t.value}" for t in BindingType] + [f"disposition:{d.value}" for d in Disposition]
-          + ["contact:email", "contact:phone"])
+          + ["contact:email", "contact:phone"] + [f"case:{s.value}" for s in CaseStatus]
+          + [f"heir:{s.value}" for s in HeirStatus] + [f"evidence:{k}" for k in KINDS]
+          + ["source:claim", "source:carrier_event"])
 
 
 def test_every_extracted_text_has_a_chinese_translation():

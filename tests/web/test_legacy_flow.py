@@ -297,9 +297,11 @@ async def test_no_instruction_text_anywhere_before_approval(client, owner, famil
         await client.get("/v1/me/handovers", headers=family["daughter"].headers),
         await client.get("/v1/review/claims", headers=staff.headers),
         await client.get(f"/v1/review/claims/{case['id']}", headers=staff.headers),
-        await client.get("/heir", cookies={"heirline_session": son.token}),
-        await client.get(f"/review/{case['id']}", cookies={"heirline_session": staff.token}),
     ]
+    client.cookies.set("heirline_session", son.token)
+    answers.append(await client.get("/heir"))
+    client.cookies.set("heirline_session", staff.token)
+    answers.append(await client.get(f"/review/{case['id']}"))
     for answer in answers:
         assert answer.status_code == 200, answer.text
         for secret in (INSTRUCTIONS_A, INSTRUCTIONS_B, "wxid_parent"):
