@@ -152,3 +152,47 @@ async def reviewer(client, email: str = "reviewer@heirline.example", password: s
 
     _, generated = await accounts.add_reviewer(email)
     return await log_in_person(client, email, generated or password)
+
+
+def image_bytes(fmt: str = "PNG", **save) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 180, 160)).save(out, fmt, **save)
+    return out.getvalue()
+
+
+PNG = image_bytes()
+
+
+async def upload(client, person, case_id, content=PNG, name="certificate.png", kind="death_certificate",
+                 content_type="image/png"):
+    return await client.post(f"/v1/claims/{case_id}/evidence", headers=person.headers,
+                             files={"file": (name, content, content_type)}, data={"kind": kind})
+
+
+async def after_window(case_id) -> None:
+    """Run the worker's timers as they would run just after the case's veto window."""
+    import datetime as dt
+
+    from app.services import legacy
+    from app.storage.tables import LegacyCase
+
+    case = await LegacyCase.select(LegacyCase.veto_ends_at).where(LegacyCase.id == case_id).first()
+    await legacy.run_timers(case["veto_ends_at"] + dt.timedelta(seconds=1))
+
+
+async def approved_claim(client, owner: Owner, heir: Person) -> str:
+    """The heir claims with evidence, the window passes, a reviewer approves; returns the case id."""
+    response = await client.post("/v1/claims", json={"phone_number": owner.phone}, headers=heir.headers)
+    assert response.status_code == 201, response.text
+    case_id = response.json()["id"]
+    assert (await upload(client, heir, case_id)).status_code == 201
+    await after_window(case_id)
+    staff = await reviewer(client)
+    response = await client.post(f"/v1/review/claims/{case_id}/decision", headers=staff.headers,
+                                 json={"decision": "approve", "evidence_verified": True})
+    assert response.status_code == 200, response.text
+    return case_id

@@ -58,12 +58,11 @@ async def send_email_code(email: str, why: Purpose, *, client: str, locale: str 
 
 
 async def _issue(address: str, channel: str, why: Purpose, *, client: str, locale: str) -> None:
-    checks = [(ratelimit.OTP_PER_NUMBER, address), (ratelimit.OTP_PER_CLIENT, client)]
-    if await OneTimeCode.exists().where(  # a resend waits a little; a new login after a used code does not
-            (OneTimeCode.e164 == address) & (OneTimeCode.purpose == why.value) & OneTimeCode.used_at.is_null()
-            & (OneTimeCode.expires_at > now())):
-        checks.insert(0, (ratelimit.OTP_NUMBER_SPACING, f"{address}:{why.value}"))
-    await ratelimit.hit(*checks)
+    await ratelimit.hit(
+        (ratelimit.OTP_NUMBER_SPACING, f"{address}:{why.value}"),
+        (ratelimit.OTP_PER_NUMBER, address),
+        (ratelimit.OTP_PER_CLIENT, client),
+    )
     code = new_numeric_code()
     moment = now()
     ttl = get_settings().otp_ttl_seconds
@@ -112,4 +111,6 @@ async def redeem(e164: str, why: Purpose, code: object) -> bool:
         await OneTimeCode.update(
             {OneTimeCode.attempts: attempts, OneTimeCode.used_at: moment if ok else None}
         ).where(OneTimeCode.id == row["id"])
-        return ok
+    if ok:  # a resend waits a little; a new login after a used code does not
+        await ratelimit.forget(ratelimit.OTP_NUMBER_SPACING, f"{e164}:{why.value}")
+    return ok

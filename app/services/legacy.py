@@ -34,7 +34,7 @@ from app.services.accounts import Principal
 from app.settings import get_settings
 from app.storage.engine import write_transaction
 from app.storage.tables import (
-    Account, Binding, Evidence, HandoverGrant, HandoverItem, Heir, LegacyCase, Owner, ReleaseCase, ReleaseTask,
+    Account, Binding, Evidence, HandoverGrant, HandoverItem, Heir, LegacyCase, Owner, ReleaseTask,
     VetoLink,
 )
 

@@ -31,7 +31,6 @@ from app.storage.tables import (
     Binding,
     Carrier,
     ContactChannel,
-    LegacyCase,
     NumberEvent as NumberEventRow,
     NumberHold,
     Owner,

@@ -47,3 +47,9 @@ async def hit(*checks: tuple[Limit, str]) -> None:
         await RateEvent.insert(
             *[RateEvent(bucket=f"{limit.name}:{key}"[:120], at=moment) for limit, key in checks]
         )
+
+
+async def forget(limit: Limit, key: str) -> None:
+    """Empty one bucket (e.g. the spacing between codes once a code was used)."""
+    async with write_transaction():
+        await RateEvent.delete().where(RateEvent.bucket == f"{limit.name}:{key}"[:120])

@@ -6,14 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from app.services import accounts, legacy
 from app.storage.tables import LegacyCase
-from tests.browser.test_owner_journey import browser, click, fill, server, wait_for_path  # noqa: F401 (fixtures)
-from tests.support import last_code, last_link, messages_to
-from tests.web.test_legacy_flow import PNG
+from tests.browser.conftest import click, fill, wait_for_path
+from tests.support import PNG, last_code, last_link, messages_to
+
+pytestmark = pytest.mark.browser
 
 OWNER_PHONE, OWNER_E164 = "+1 415 555 2671", "+14155552671"
 OWNER_EMAIL, OWNER_PASSWORD = "owner.journey@example.com", "a long walk by the river"
@@ -48,7 +50,7 @@ async def account_log_in(driver, server, email: str, password: str, lands_on: st
     wait_for_path(driver, lands_on)
 
 
-async def test_invite_accept_claim_veto_then_approved_handover(server, browser, tmp_path):  # noqa: F811
+async def test_invite_accept_claim_veto_then_approved_handover(server, browser, tmp_path):
     driver = browser
     driver.get(f"{server}/lang/en?next=/signup")
     fill(driver, "phone_number", OWNER_PHONE)

@@ -6,8 +6,8 @@ import json
 
 from app.services import streams
 from app.storage.tables import LegacyCase, Notice, ReleaseTask
-from tests.support import confirmed_heir, make_carrier, reviewer, send_event
-from tests.web.test_legacy_flow import after_window, bind, upload
+from tests.support import after_window, confirmed_heir, make_carrier, reviewer, send_event, upload
+from tests.web.test_legacy_flow import bind
 
 
 async def notices_by_event() -> dict[str, list[dict]]:

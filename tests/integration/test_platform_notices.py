@@ -18,7 +18,7 @@ from app.delivery import guard, worker
 from app.services import streams
 from app.settings import get_settings
 from app.storage.tables import Notice, ReleaseCase, ReleaseTask, Stream
-from tests.support import make_carrier, platform_id, send_event
+from tests.support import approved_claim, confirmed_heir, make_carrier, platform_id, send_event
 from tests.support_receivers import Receiver
 
 PHONE = "+8613800138000"
@@ -61,11 +61,11 @@ def token_auth(token: str) -> dict:
 
 
 async def test_disconnection_reaches_push_poll_and_webhook_platforms(client, carrier, owner):
-    heir = (await client.post("/v1/me/heirs", json={"name": "李明", "email": "liming@example.com"},
-                              headers=owner.headers)).json()
-    await bind(client, owner, "wechat", "handover", heir["id"])
+    heir = await confirmed_heir(client, owner, "liming@example.com")
+    await bind(client, owner, "wechat", "handover", heir.heir_id)
     await bind(client, owner, "alipay", "unbind")
     await bind(client, owner, "weibo", "memorialize")
+    await approved_claim(client, owner, heir)  # the owner died; the heirs then cancel the line
     with Receiver("ok") as push, Receiver("ok200") as hooks:
         wechat = await streams.add_platform("WeChat", push_url=push.url)
         alipay = await streams.add_platform("Alipay", poll=True)

@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 from app.storage.tables import Evidence
-from tests.support import confirmed_heir, reviewer
-from tests.web.test_legacy_flow import PNG, upload
+from tests.support import PNG, confirmed_heir, reviewer, upload
 
 
 def pdf_bytes(with_metadata: bool = True) -> bytes:

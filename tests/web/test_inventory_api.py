@@ -56,7 +56,7 @@ async def test_add_list_edit_remove_a_binding(client, owner):
     assert (await client.delete(f"/v1/me/bindings/{binding['id']}", headers=owner.headers)).status_code == 204
     assert (await client.get(f"/v1/me/bindings/{binding['id']}", headers=owner.headers)).status_code == 404
     actions = [e["action"] for e in (await client.get("/v1/me/audit", headers=owner.headers)).json()]
-    assert actions[:4] == ["binding:delete", "binding:update", "binding:create", "heir:add"]
+    assert actions[:5] == ["binding:delete", "binding:update", "binding:create", "heir:invite", "heir:add"]
 
 
 async def test_another_owners_binding_is_404_and_unchanged(client, owner, other_owner):

@@ -10,24 +10,13 @@ from app.clock import now
 from app.services import legacy
 from app.storage.tables import Heir, LegacyCase
 from tests.support import (
-    confirmed_heir, invite_heir, last_link, log_in_person, messages_to, platform_id, reviewer, sign_up,
+    after_window, confirmed_heir, invite_heir, last_link, log_in_person, messages_to, platform_id, reviewer,
+    upload,
 )
 
 INSTRUCTIONS_A = "微信零钱请转给妈妈，聊天记录导出后删除"
 INSTRUCTIONS_B = "Keep the photo albums; close the shop"
 
-
-def image_bytes(fmt: str = "PNG", **save) -> bytes:
-    import io
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 180, 160)).save(out, fmt, **save)
-    return out.getvalue()
-
-
-PNG = image_bytes()
 
 
 async def bind(client, owner, slug, disposition, heir_id=None, instructions=None, hint=None):
@@ -36,17 +25,6 @@ async def bind(client, owner, slug, disposition, heir_id=None, instructions=None
     response = await client.post("/v1/me/bindings", json=body, headers=owner.headers)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def upload(client, person, case_id, content=PNG, name="certificate.png", kind="death_certificate",
-                 content_type="image/png"):
-    return await client.post(f"/v1/claims/{case_id}/evidence", headers=person.headers,
-                             files={"file": (name, content, content_type)}, data={"kind": kind})
-
-
-async def after_window(case_id) -> None:
-    case = await LegacyCase.select(LegacyCase.veto_ends_at).where(LegacyCase.id == case_id).first()
-    await legacy.run_timers(case["veto_ends_at"] + dt.timedelta(seconds=1))
 
 
 @pytest.fixture
@@ -132,7 +110,7 @@ async def test_veto_by_link_ends_the_case_and_releases_nothing(client, owner, fa
     assert tampered.status_code in (403, 404)
     vetoed = await client.post(f"/v1/claims/{case['id']}/veto", headers=owner.headers)
     assert vetoed.json()["status"] == "vetoed"
-    assert (await client.get(f"/v1/me/handovers", headers=son.headers)).json() == []
+    assert (await client.get("/v1/me/handovers", headers=son.headers)).json() == []
     assert any("cancel" in m["subject"].lower() or "取消" in m["subject"] for m in await messages_to(son.email))
     await after_window(case["id"])
     assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "vetoed"
@@ -282,7 +260,6 @@ async def test_heirs_and_owners_are_not_reviewers(client, owner, family):
 
 
 async def test_no_instruction_text_anywhere_before_approval(client, owner, family, db):
-    from app.storage.engine import read_rows
     from app.storage.tables import ALL_TABLES
 
     son = family["son"]
