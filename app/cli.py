@@ -89,12 +89,21 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo("")
     click.echo(f"Heirline demo is ready on {base}")
     click.echo("")
-    for person in people:
-        click.echo(f"  {person.label}: phone {person.phone}  password {person.password}")
+    owners = [p for p in people if p.login.startswith("+")]
+    for person in owners:
+        click.echo(f"  {person.label}: phone {person.login}  password {person.password}")
     click.echo("")
     click.echo("Log in with a number and its password; the second-factor code is texted to the number,")
     click.echo(f"which in the demo lands in the outbox: open {base}/demo/outbox")
-    click.echo(f"or run `heirline outbox --to {people[0].phone}`.  API docs: {base}/schema")
+    click.echo(f"or run `heirline outbox --to {owners[0].login}`.  API docs: {base}/schema")
+    click.echo("")
+    reviewer = clients.get("reviewer", {})
+    click.echo(f"Heirs and reviewers log in at {base}/accounts/login (the code goes to the e-mail, also in the outbox):")
+    for person in people:
+        if person not in owners:
+            click.echo(f"  {person.label}: e-mail {person.login}  password {person.password}")
+    if reviewer.get("password"):
+        click.echo(f"  Reviewer: e-mail {reviewer['email']}  password {reviewer['password']}")
     click.echo("")
     click.echo(f"Demo carrier {clients['carrier']['id']} and platforms WeChat, Alipay (poll streams):")
     click.echo(f"their tokens and secrets are in {_settings().var_dir / 'demo-credentials.json'}")

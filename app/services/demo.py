@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import json
 
 from app.domain.numbers import normalize
-from app.services import accounts, carriers, inventory, streams
+from app.services import accounts, carriers, heirs, inventory, streams
 from app.settings import get_settings
 from app.storage.tables import Carrier, Platform
 
@@ -15,12 +15,14 @@ from app.storage.tables import Carrier, Platform
 @dataclass(frozen=True)
 class DemoPerson:
     label: str
-    phone: str
+    login: str  # a number (owners) or an e-mail (heirs)
     password: str
 
 
 LI_HUA = DemoPerson("Li Hua (李华), Beijing", "+8613800138000", "peony-garden-1957")
 ALEX = DemoPerson("Alex Morgan, San Francisco", "+14155552671", "harbor-lights-1962")
+LI_MING = DemoPerson("Li Ming (李明), Li Hua's son and executor, a confirmed heir", "liming@example.com",
+                     "lotus-pond-1985")
 
 
 async def _platform_ids() -> dict[str, object]:
@@ -29,7 +31,7 @@ async def _platform_ids() -> dict[str, object]:
 
 async def load() -> list[DemoPerson]:
     platforms = await _platform_ids()
-    number = normalize(LI_HUA.phone)
+    number = normalize(LI_HUA.login)
     if await accounts.owner_of(number) is None:
         owner = await accounts.register_owner(number, LI_HUA.password, "lihua.family@example.com", locale="zh")
         son = await inventory.add_heir(owner, "李明", "liming@example.com", "儿子", "+8613912345678", is_executor=True)
@@ -49,7 +51,11 @@ async def load() -> list[DemoPerson]:
                                              disposition="unbind"))
         await inventory.add_binding(owner, I(platform_id=platforms["12306"], binding_types=["login"],
                                              disposition="unbind"))
-    number = normalize(ALEX.phone)
+        # the son accepted his invitation and his father confirmed him: he can open a claim
+        token = await heirs.send_invitation(owner, son["id"])
+        await heirs.accept(token, LI_MING.password, client="demo", locale="zh")
+        await heirs.confirm(owner, son["id"])
+    number = normalize(ALEX.login)
     if await accounts.owner_of(number) is None:
         owner = await accounts.register_owner(number, ALEX.password, "alex.morgan@example.com", locale="en")
         sam = await inventory.add_heir(owner, "Sam Morgan", "sam.morgan@example.com", "daughter", is_executor=True)
@@ -61,7 +67,7 @@ async def load() -> list[DemoPerson]:
                                              disposition="unbind"))
         await inventory.add_binding(owner, I(platform_id=platforms["paypal"], binding_types=["2fa", "payment"],
                                              disposition="delete"))
-    return [LI_HUA, ALEX]
+    return [LI_HUA, ALEX, LI_MING]
 
 
 async def load_clients() -> dict:
@@ -72,6 +78,8 @@ async def load_clients() -> dict:
         return json.loads(path.read_text())
     creds = await carriers.add("Demo Mobile", "CN")
     result = {"carrier": {"id": str(creds.id), "webhook_secret": creds.webhook_secret, "api_token": creds.api_token}}
+    reviewer_id, password = await accounts.add_reviewer("reviewer@heirline.example")
+    result["reviewer"] = {"id": str(reviewer_id), "email": "reviewer@heirline.example", "password": password}
     for name in ("WeChat", "Alipay"):
         platform = await streams.add_platform(name, poll=True)
         result[name] = {"id": str(platform.id), "api_token": platform.api_token, "stream_id": platform.stream_id}

@@ -38,8 +38,9 @@ async def _owner_view(owner_id: uuid.UUID) -> dict:
         Owner.id == owner_id).first()
 
 
-async def send_invitation(owner_id: uuid.UUID, heir_id: uuid.UUID) -> None:
-    """A new invitation link (earlier ones stop working), by e-mail and to the heir's number if given."""
+async def send_invitation(owner_id: uuid.UUID, heir_id: uuid.UUID) -> str:
+    """A new invitation link (earlier ones stop working), by e-mail and to the heir's number if given;
+    returns the link's token (for the demo loader: it is never shown to the owner)."""
     token = new_token()
     moment = now()
     async with write_transaction():
@@ -59,6 +60,7 @@ async def send_invitation(owner_id: uuid.UUID, heir_id: uuid.UUID) -> None:
     if heir["phone_e164"]:
         messages.append(compose("heir_invitation", locale, heir["phone_e164"], channel="sms", **values))
     await _send(messages)
+    return token
 
 
 async def _live_invitation(token: str) -> dict:
