@@ -19,6 +19,7 @@ from app import __version__
 from app.api.carriers import CarrierApi, CarrierHook
 from app.api.health import healthz, readyz
 from app.api.legacy import Claims, HeirSelf, Invitations, OwnerLegacy, Review
+from app.api.recycling import CamaraNumberRecycling, NewHolderSelf, ReassignedNumbers
 from app.api.platforms import Outcomes, StreamManagement, jwks, ssf_configuration
 from app.api.people import Catalog, CodesAndSessions, Inventory
 from app.errors import HeirlineError
@@ -29,6 +30,7 @@ from app.web import errors
 from app.web.idempotency import idempotency_middleware
 from app.web.middleware import headers_middleware
 from app.web.legacy_pages import HeirPages, LegacyPublicPages, OwnerLegacyPages, ReviewPages
+from app.web.new_holder_pages import NewHolderPages, NewHolderPublicPages
 from app.web.pages import OwnerPages, PublicPages
 
 log = logging.getLogger("heirline")
@@ -71,9 +73,9 @@ def create_app() -> Litestar:
     return Litestar(
         route_handlers=[
             healthz, readyz, CodesAndSessions, Catalog, Inventory, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
-            CarrierHook, CarrierApi,
+            NewHolderSelf, ReassignedNumbers, CamaraNumberRecycling, CarrierHook, CarrierApi,
             ssf_configuration, jwks, StreamManagement, Outcomes, PublicPages, OwnerPages,
-            LegacyPublicPages, HeirPages, ReviewPages, OwnerLegacyPages,
+            LegacyPublicPages, HeirPages, ReviewPages, OwnerLegacyPages, NewHolderPublicPages, NewHolderPages,
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
         lifespan=[database, embedded_worker],

@@ -155,13 +155,15 @@ def carriers() -> None:
 @carriers.command("add")
 @click.argument("name")
 @click.option("--jurisdiction", required=True, type=click.Choice(["CN", "US"], case_sensitive=False))
+@click.option("--data-since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First day its reports cover (recycling checks answer no_data before it); default today.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"id","webhook_secret","api_token"}.')
-def carriers_add(name: str, jurisdiction: str, as_json: bool) -> None:
+def carriers_add(name: str, jurisdiction: str, data_since, as_json: bool) -> None:
     """Register a carrier; prints its webhook secret and API token once (they are not shown again)."""
     from app.services import carriers as service
 
     try:
-        creds = _run(service.add(name, jurisdiction))
+        creds = _run(service.add(name, jurisdiction, data_since.date() if data_since else None))
     except Exception as exc:  # noqa: BLE001 - domain errors become a clean message
         _fail(exc)
     data = {"id": str(creds.id), "webhook_secret": creds.webhook_secret, "api_token": creds.api_token}
@@ -232,6 +234,31 @@ def import_disconnects(file: str, carrier_id: str) -> None:
         click.echo(f"  ... and {summary.rejected_count - 50} more", err=True)
     if summary.rejected_count:
         sys.exit(1)
+
+
+@main.group()
+def callers() -> None:
+    """Callers: debt collectors and marketers who check whether a number changed hands."""
+
+
+@callers.command("add")
+@click.argument("name")
+@click.option("--daily-quota", default=10000, show_default=True, help="Numbers it may check per day.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"id","api_token"}.')
+def callers_add(name: str, daily_quota: int, as_json: bool) -> None:
+    """Register a caller; prints its API token once (POST /v1/numbers/recycling:check, CAMARA check)."""
+    from app.services import recycling
+
+    try:
+        caller_id, token = _run(recycling.add_caller(name, daily_quota))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    data = {"id": str(caller_id), "api_token": token}
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
 
 
 @main.group()

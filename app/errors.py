@@ -102,3 +102,9 @@ class UnsafeContent(HeirlineError):
     status = 422
     err = "invalid_request"
     title = "Unsafe content"
+
+
+class QuotaExceeded(RateLimited):
+    """A client's daily quota of checks is spent."""
+
+    camara_code = "QUOTA_EXCEEDED"

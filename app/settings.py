@@ -104,6 +104,7 @@ class Settings:
     session_ttl_hours: int
     max_body_bytes: int
     log_level: str
+    recycling_daily_quota: int = 10000
     generated: tuple[str, ...] = field(default=())
 
     @property
@@ -179,6 +180,7 @@ def load_settings() -> Settings:
         session_ttl_hours=_int("SESSION_TTL_HOURS", 12),
         max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
         log_level=_env("LOG_LEVEL", "INFO").upper(),
+        recycling_daily_quota=_int("RECYCLING_DAILY_QUOTA", 10000),
         generated=tuple(generated),
     )
 

@@ -12,6 +12,8 @@ from piccolo.columns.column_types import Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.defaults.uuid import UUID4
 from piccolo.columns.indexes import IndexMethod
+
+from app.storage.engine import is_sqlite
 from piccolo.table import Table
 
 
@@ -1219,5 +1221,30 @@ async def forwards():
         },
         schema=None,
     )
+
+    if not is_sqlite():  # SQLite neither enforces VARCHAR lengths nor alters columns; state for later diffs
+        manager.alter_column(
+            table_class_name="LegacyCase",
+            tablename="legacy_case",
+            column_name="status",
+            db_column_name="status",
+            params={"default": "challenge"},
+            old_params={"default": "opened"},
+            column_class=Varchar,
+            old_column_class=Varchar,
+            schema=None,
+        )
+
+        manager.alter_column(
+            table_class_name="OneTimeCode",
+            tablename="one_time_code",
+            column_name="e164",
+            db_column_name="e164",
+            params={"length": 254},
+            old_params={"length": 16},
+            column_class=Varchar,
+            old_column_class=Varchar,
+            schema=None,
+        )
 
     return manager

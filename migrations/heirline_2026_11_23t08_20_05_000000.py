@@ -3,11 +3,9 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-from app.storage.engine import is_sqlite
-
 ID = "2026-11-23T08:20:05:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "codes for e-mail addresses; an invitation link opens one heir; one live legacy case per owner; due timers by time"
+DESCRIPTION = "an invitation link opens one heir; one live legacy case per owner; due timers by time"
 
 
 class RawTable(Table):
@@ -24,9 +22,6 @@ async def forwards():
             "WHERE status IN ('challenge', 'evidence_review', 'executing')"
         )
         await RawTable.raw("CREATE INDEX legacy_case_status ON legacy_case (status, veto_ends_at)")
-        if not is_sqlite():  # SQLite neither enforces VARCHAR lengths nor alters columns
-            await RawTable.raw("ALTER TABLE one_time_code ALTER COLUMN e164 TYPE VARCHAR(254)")
-            await RawTable.raw("ALTER TABLE legacy_case ALTER COLUMN status SET DEFAULT 'challenge'")
 
     async def run_backwards():
         for name in ("heir_invite_hash", "legacy_case_live", "legacy_case_status"):

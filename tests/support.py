@@ -46,10 +46,13 @@ async def platform_id(client, slug: str) -> str:
     return next(p["id"] for p in platforms if p["slug"] == slug)
 
 
-async def make_carrier(name: str = "China Mobile Test", jurisdiction: str = "CN"):
+async def make_carrier(name: str = "China Mobile Test", jurisdiction: str = "CN", data_since=None):
+    """A carrier whose data begins on 2020-01-01 unless told otherwise."""
+    import datetime as dt
+
     from app.services import carriers
 
-    return await carriers.add(name, jurisdiction)
+    return await carriers.add(name, jurisdiction, data_since or dt.date(2020, 1, 1))
 
 
 def signed_headers(secret: str, body: bytes, webhook_id: str | None = None, at=None) -> dict[str, str]:

@@ -73,12 +73,20 @@ class CodesAndSessions(Controller):
     @post("/sessions", status_code=201, summary="Log in: password, and a `login` code as second factor",
           description="Owners send `phone_number`; heirs, executors and reviewers send `email` instead.")
     async def log_in(self, request: Request, data: JSONBody[SessionCreate]) -> SessionCreated:
-        agent = request.headers.get("user-agent", "")
-        if isinstance(data.email, str) and not isinstance(data.phone_number, str):
-            token = await accounts.log_in_account(data.email, data.password, data.code, client=client_of(request),
+        agent, client = request.headers.get("user-agent", ""), client_of(request)
+        has_phone, has_email = isinstance(data.phone_number, str), isinstance(data.email, str)
+        has_password = isinstance(data.password, str)
+        if data.purpose == "new_holder":
+            if not has_phone or has_email or has_password:
+                raise InvalidRequest("a new holder sends phone_number and the `new_holder` code only")
+            token = await accounts.new_holder_session(data.phone_number, data.code, client=client, user_agent=agent)
+        elif not has_password:
+            raise InvalidRequest("password is required", field="password")
+        elif has_email and not has_phone:
+            token = await accounts.log_in_account(data.email, data.password, data.code, client=client,
                                                   user_agent=agent)
-        elif isinstance(data.phone_number, str) and not isinstance(data.email, str):
-            token = await accounts.log_in(data.phone_number, data.password, data.code, client=client_of(request),
+        elif has_phone and not has_email:
+            token = await accounts.log_in(data.phone_number, data.password, data.code, client=client,
                                           user_agent=agent)
         else:
             raise InvalidRequest("send either phone_number (owners) or email (heirs and reviewers)")

@@ -48,12 +48,14 @@ class OwnerCreated(Struct):
 
 
 class SessionCreate(Strict):
-    """Owners log in with their number; heirs, executors and reviewers with their e-mail."""
+    """Owners log in with number, password and code; heirs, executors and reviewers with e-mail, password
+    and code; the new holder of a number with number and a `new_holder` code, ``purpose: "new_holder"``."""
 
-    password: Password
     code: Code
+    password: Password | UnsetType = UNSET
     phone_number: Phone | UnsetType = UNSET
     email: Email | UnsetType = UNSET
+    purpose: Literal["login", "new_holder"] = "login"
 
 
 class SessionCreated(Struct):
@@ -281,3 +283,78 @@ class HandoverOut(Struct):
     owner_number: str
     access_until: dt.datetime
     accounts: list[HandoverAccountOut]
+
+
+# ---------------------------------------------------------------- new holders and recycling checks
+
+class PlatformCounts(Struct):
+    finished: int
+    pending: int
+
+
+class UnbindRequestOut(Struct):
+    id: uuid.UUID
+    created_at: dt.datetime
+    platforms_asked: int
+    platforms_done: int
+
+
+class NewHolderStatusOut(Struct):
+    phone_number: str
+    recycled: bool
+    holder_since: dt.datetime | None
+    earlier_holders: int
+    platforms: PlatformCounts
+    unbind_request: UnbindRequestOut | None
+    harassment_reports: int
+
+
+class HarassmentCreate(Strict):
+    kind: Literal["debt_collection", "marketing", "other"]
+    caller_number: Phone | None = None
+    note: Annotated[str, Meta(max_length=500)] = ""
+    occurred_on: dt.date | None = None
+
+
+class HarassmentReportOut(Struct):
+    id: uuid.UUID
+    kind: str
+    caller_e164: str | None
+    note: str
+    occurred_on: dt.date | None
+    created_at: dt.datetime
+
+
+class HarassmentOut(Struct):
+    reports_for_this_number: int
+    mine: list[HarassmentReportOut]
+
+
+class RecyclingQueryIn(Strict):
+    phone_number: Phone
+    since: Annotated[str, Meta(description="YYYY-MM-DD")]
+
+
+class RecyclingCheck(Strict):
+    queries: Annotated[list[RecyclingQueryIn], Meta(min_length=1, max_length=1000)]
+
+
+class RecyclingAnswer(Struct):
+    phone_number: str
+    since: dt.date
+    result: Literal["yes", "no", "no_data"]
+
+
+class RecyclingResults(Struct):
+    results: list[RecyclingAnswer]
+
+
+class CamaraCheck(Strict):
+    """CAMARA `CreateCheckNumRecycling`."""
+
+    specifiedDate: Annotated[str, Meta(description="YYYY-MM-DD, not in the future")]
+    phoneNumber: Annotated[str, Meta(pattern=r"^\+[1-9][0-9]{4,14}$", max_length=16)] | UnsetType = UNSET
+
+
+class CamaraAnswer(Struct):
+    phoneNumberRecycled: bool

@@ -47,10 +47,17 @@ class Principal:
     account_id: uuid.UUID | None = None
     email: str = ""
     is_reviewer: bool = False
+    tenure_id: uuid.UUID | None = None  # a new holder's session: bound to the number and its current tenure
 
     @property
     def is_owner(self) -> bool:
         return self.owner_id is not None
+
+    @property
+    def kind(self) -> str:
+        if self.owner_id is not None:
+            return "owner"
+        return "account" if self.account_id is not None else "new_holder"
 
 
 async def current_tenure(number: Number, *, create: bool) -> dict | None:
@@ -164,11 +171,11 @@ async def log_in(phone_number: str, password: str, code: str, *, client: str, us
 
 
 async def _open_session(owner_id: uuid.UUID | None, *, client: str, user_agent: str,
-                        account_id: uuid.UUID | None = None) -> str:
+                        account_id: uuid.UUID | None = None, tenure_id: uuid.UUID | None = None) -> str:
     token = new_token()
     await OwnerSession.insert(
         OwnerSession(
-            token_hash=token_hash(token), owner=owner_id, account=account_id,
+            token_hash=token_hash(token), owner=owner_id, account=account_id, tenure=tenure_id,
             expires_at=now() + dt.timedelta(hours=get_settings().session_ttl_hours),
             client=client[:64], user_agent=user_agent[:200],
         )
@@ -202,7 +209,8 @@ async def resolve_session(token: str | None) -> Principal | None:
         OwnerSession.id, OwnerSession.owner, OwnerSession.expires_at, OwnerSession.revoked_at,
         OwnerSession.owner.status, OwnerSession.owner.tenure.number.e164,
         OwnerSession.account, OwnerSession.account.status, OwnerSession.account.email,
-        OwnerSession.account.is_reviewer,
+        OwnerSession.account.is_reviewer, OwnerSession.tenure, OwnerSession.tenure.ended_at,
+        OwnerSession.tenure.number.e164.as_alias("tenure_e164"),
     ).where(OwnerSession.token_hash == token_hash(token)).first()
     if row is None or row["revoked_at"] is not None or row["expires_at"] <= now():
         return None
@@ -210,6 +218,10 @@ async def resolve_session(token: str | None) -> Principal | None:
         if row["owner.status"] != "active":
             return None
         return Principal(row["owner"], row["id"], row["owner.tenure.number.e164"])
+    if row["tenure"] is not None:  # a new holder: only while that tenure is the number's current one
+        if row["tenure.ended_at"] is not None:
+            return None
+        return Principal(None, row["id"], row["tenure_e164"], tenure_id=row["tenure"])
     if row["account"] is None or row["account.status"] != "active":
         return None
     return Principal(None, row["id"], account_id=row["account"], email=row["account.email"],
@@ -322,3 +334,17 @@ async def add_reviewer(email: str) -> tuple[uuid.UUID, str | None]:
         password = new_token(18)
         account_id = await create_account(email, password, reviewer=True)
     return account_id, password
+
+
+async def new_holder_session(phone_number: str, code: str, *, client: str, user_agent: str = "") -> str:
+    """Whoever holds the number now proves it with a `new_holder` code (no password): a session bound
+    to the number and its current tenure, which shows counts only, never a previous holder's data."""
+    number = normalize(phone_number, get_settings().default_region)
+    await ratelimit.hit((ratelimit.LOGIN_PER_NUMBER, number.e164), (ratelimit.LOGIN_PER_CLIENT, client))
+    if not await codes.redeem(number.e164, codes.Purpose.NEW_HOLDER, code):
+        raise AuthenticationFailed("the code is wrong, expired or already used; ask for a new one")
+    async with write_transaction():
+        tenure = await current_tenure(number, create=True)
+        token = await _open_session(None, tenure_id=tenure["id"], client=client, user_agent=user_agent)
+        await audit.record("session:new_holder", actor=f"tenure:{tenure['id']}", subject=mask(number.e164))
+    return token

@@ -40,7 +40,9 @@ def _context(carrier_id: uuid.UUID) -> str:
     return f"carrier:{carrier_id}:webhook-secret"
 
 
-async def add(name: str, jurisdiction: str) -> CarrierCredentials:
+async def add(name: str, jurisdiction: str, data_since: dt.date | None = None) -> CarrierCredentials:
+    """A carrier client; ``data_since`` is the first day its reports cover (recycling checks answer
+    `no_data` before it), by default the day it joins."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidRequest("a carrier name of 1 to 100 characters is required", field="name")
@@ -53,8 +55,10 @@ async def add(name: str, jurisdiction: str) -> CarrierCredentials:
     async with write_transaction():
         if await Carrier.exists().where(Carrier.name == name):
             raise Conflict(f"a carrier named {name!r} already exists")
+        since = data_since or now().date()
         await Carrier.insert(Carrier(id=carrier_id, name=name, jurisdiction=jurisdiction,
-                                     webhook_secret_ct=sealed.blob, webhook_secret_kid=sealed.kek_id))
+                                     webhook_secret_ct=sealed.blob, webhook_secret_kid=sealed.kek_id,
+                                     data_since=dt.datetime.combine(since, dt.time(), dt.timezone.utc)))
         token = await clients.issue("carrier", carrier_id)
         await audit.record("carrier:add", actor="operator", subject=f"carrier:{carrier_id}",
                            detail={"name": name, "jurisdiction": jurisdiction})

@@ -191,8 +191,10 @@ async def claim_view(principal: Principal, case_id: object) -> dict:
     case = await _case(case_id)
     if principal.is_owner:
         allowed = case["owner"] == principal.owner_id
-    else:
+    elif principal.account_id is not None:
         allowed = case["claimant"] == principal.account_id or await _is_heir_of(principal.account_id, case["owner"])
+    else:
+        allowed = False
     if not allowed:
         raise NotFound("no such case")
     return _public_case(case, await _evidence_list(case["id"]))

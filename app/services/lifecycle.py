@@ -317,6 +317,7 @@ class _Batch:
             self.closed_tenures.append(tenure)
             successor = _Tenure(uuid.uuid4(), number["id"], tenure.seq + 1, TenureStatus.ACTIVE, new=True)
             successor.changes["status"] = TenureStatus.ACTIVE.value
+            successor.changes["started_at"] = event.occurred_at  # the holder changed then (recycling checks)
             self.tenures[number["id"]] = successor
             early = bool(case_ref and event.occurred_at < case_ref.earliest_clear_at)
             if case_ref is not None:
@@ -420,7 +421,8 @@ class _Batch:
         for tenure in list(self.tenures.values()) + self.closed_tenures:
             if tenure.new:
                 new_tenures.append(dict(id=tenure.id, number=tenure.number, seq=tenure.seq, status=tenure.status.value,
-                                        started_at=self.now, ended_at=tenure.changes.get("ended_at")))
+                                        started_at=tenure.changes.get("started_at", self.now),
+                                        ended_at=tenure.changes.get("ended_at")))
             elif tenure.changes:
                 changed.append(tenure)
         # closing tenures first: a successor's (number, seq) must not collide

@@ -344,3 +344,24 @@ async def report_outcome(platform: dict, case_id: object, result: str, completed
 def _outcome(row: dict) -> dict:
     return {"case_id": str(row["case"]), "platform_id": str(row["platform"]), "result": row["result"],
             "completed_at": row["completed_at"], "detail": row["detail"]}
+
+
+async def write_recycled_for_tasks(task_ids: list[uuid.UUID]) -> int:
+    """RISC `identifier-recycled` to the platforms of these open tasks (a new holder asked); call inside
+    the transaction that records the request. Platforms without a stream cannot be told."""
+    if not task_ids:
+        return 0
+    tasks = await ReleaseTask.select(ReleaseTask.id, ReleaseTask.case, ReleaseTask.platform,
+                                     ReleaseTask.case.number.e164.as_alias("e164")).where(ReleaseTask.id.is_in(task_ids))
+    streams = await _streams_by_platform([t["platform"] for t in tasks])
+    moment = now()
+    outbox = []
+    for task in tasks:
+        stream = streams.get(task["platform"])
+        if stream is None or not _wants(stream, rules.IDENTIFIER_RECYCLED):
+            continue
+        outbox.append(_notice(stream, task["platform"], case={"id": task["case"]}, task_id=task["id"],
+                              event=rules.IDENTIFIER_RECYCLED, payload={}, e164=task["e164"], moment=moment,
+                              deadline=moment + dt.timedelta(days=30)))
+    await insert_rows(Notice, outbox)
+    return len(outbox)

@@ -12,6 +12,7 @@ from piccolo.columns import (
     BigInt,
     Boolean,
     Bytea,
+    Date,
     ForeignKey,
     Integer,
     OnDelete,
@@ -37,6 +38,7 @@ class Carrier(Table, db=DB):
     previous_secret_ct = Bytea(null=True, default=None)  # still accepted until previous_valid_until
     previous_secret_kid = Varchar(length=32, default="")
     previous_valid_until = Timestamptz(null=True, default=None)
+    data_since = Timestamptz(null=True, default=None)  # its reports cover numbers from this day (recycling checks)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -360,6 +362,7 @@ class OwnerSession(Table, db=DB, tablename="owner_session"):
     token_hash = Varchar(length=64, unique=True)
     owner = ForeignKey(Owner, on_delete=OnDelete.cascade, null=True, default=None, index=True)
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=True, default=None, index=True)
+    tenure = ForeignKey(Tenure, on_delete=OnDelete.cascade, null=True, default=None)  # a new holder's session
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
@@ -443,6 +446,68 @@ ALL_TABLES: list[type[Table]] = [
     OutboxMessage,
     RateEvent,
 ]
+
+
+class Caller(Table, db=DB):
+    """A debt collector or marketer that checks numbers before calling; a token of kind ``caller``."""
+
+    id = UUID(primary_key=True)
+    name = Varchar(length=100, unique=True)
+    daily_quota = Integer(default=10000)  # numbers it may check per day
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ClientUsage(Table, db=DB, tablename="client_usage"):
+    """Numbers checked per client and day, against its quota."""
+
+    id = UUID(primary_key=True)
+    client_kind = Varchar(length=16)
+    client_id = UUID()
+    day = Date()
+    queries = Integer(default=0)
+
+
+class RecyclingQuery(Table, db=DB, tablename="recycling_query"):
+    """Every recycling answer given, per client: who asked what, when (accountability)."""
+
+    id = UUID(primary_key=True)
+    client_kind = Varchar(length=16)
+    client_id = UUID(index=True)
+    api = Varchar(length=16)  # camara | reassigned
+    e164 = Varchar(length=16)
+    asked_date = Date()
+    answer = Varchar(length=32)
+    asked_at = Timestamptz(default=TimestamptzNow())
+
+
+class UnbindRequest(Table, db=DB, tablename="unbind_request"):
+    """A new holder asked the platforms that still owe an unbind for earlier tenures to do it."""
+
+    id = UUID(primary_key=True)
+    tenure = ForeignKey(Tenure, on_delete=OnDelete.restrict, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class UnbindRequestTask(Table, db=DB, tablename="unbind_request_task"):
+    id = UUID(primary_key=True)
+    request = ForeignKey(UnbindRequest, on_delete=OnDelete.cascade, index=True)
+    task = ForeignKey(ReleaseTask, on_delete=OnDelete.restrict)
+
+
+class HarassmentReport(Table, db=DB, tablename="harassment_report"):
+    """A call or message meant for a previous holder, reported by the number's new holder."""
+
+    id = UUID(primary_key=True)
+    number = ForeignKey(PhoneNumber, on_delete=OnDelete.restrict, index=True)
+    tenure = ForeignKey(Tenure, on_delete=OnDelete.restrict)
+    kind = Varchar(length=24)  # debt_collection | marketing | other
+    caller_e164 = Varchar(length=16, null=True, default=None)
+    note = Varchar(length=500, default="")
+    occurred_on = Date(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+ALL_TABLES += [Caller, ClientUsage, RecyclingQuery, UnbindRequest, UnbindRequestTask, HarassmentReport]
 
 
 class IdempotencyRecord(Table, db=DB, tablename="idempotency_record"):

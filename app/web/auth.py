@@ -24,13 +24,19 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+REFUSALS = {
+    "owner": "this is for the owner of a number: log in with your number",
+    "account": "this is for heirs, executors and reviewers: log in with your e-mail",
+    "new_holder": "this is for the new holder of a number: prove it with a `new_holder` code",
+}
+
+
 def _require(principal: Principal | None, kind: str, login_hint: str) -> Principal:
     if principal is None:
         raise AuthenticationFailed(login_hint)
-    if kind == "owner" and not principal.is_owner:
-        raise AccessDenied("this is for the owner of a number: log in with your number")
-    if kind in ("account", "reviewer") and principal.is_owner:
-        raise AccessDenied("this is for heirs, executors and reviewers: log in with your e-mail")
+    wanted = "account" if kind == "reviewer" else kind
+    if wanted != "any" and principal.kind != wanted:
+        raise AccessDenied(REFUSALS[wanted])
     if kind == "reviewer" and not principal.is_reviewer:
         raise AccessDenied("this needs a reviewer's account")
     return principal
@@ -54,6 +60,14 @@ async def account_api_principal(request: Request) -> Principal:
 
 async def reviewer_api_principal(request: Request) -> Principal:
     return _require(await resolve_session(bearer_token(request)), "reviewer", API_HINT)
+
+
+async def new_holder_api_principal(request: Request) -> Principal:
+    return _require(await resolve_session(bearer_token(request)), "new_holder", API_HINT)
+
+
+async def new_holder_page_principal(request: Request) -> Principal:
+    return _require(await resolve_session(request.cookies.get(SESSION_COOKIE)), "new_holder", "log in first")
 
 
 async def page_principal(request: Request) -> Principal:

@@ -16,6 +16,10 @@ log = logging.getLogger("heirline.errors")
 
 API_PREFIXES = ("/v1/", "/hooks/", "/ssf/", "/number-recycling/", "/.well-known/", "/healthz", "/readyz",
                 "/schema")
+CAMARA_PREFIX = "/number-recycling/"  # CAMARA's own error shape: {"status", "code", "message"}
+CAMARA_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                405: "INVALID_ARGUMENT", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 422: "UNPROCESSABLE_ENTITY",
+                429: "TOO_MANY_REQUESTS", 503: "UNAVAILABLE"}
 ACCOUNT_PAGES = ("/heir", "/review", "/accounts")  # pages for heirs, executors and reviewers (e-mail login)
 ERR_BY_STATUS = {400: "invalid_request", 401: "authentication_failed", 403: "access_denied",
                  404: "not_found", 405: "invalid_request", 409: "conflict", 413: "invalid_request",
@@ -91,6 +95,15 @@ def handle(request: Request, exc: Exception) -> Response:
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail, err = 500, "Something went wrong on our side; it has been logged.", None
+    if request.url.path.startswith(CAMARA_PREFIX):
+        code = getattr(exc, "camara_code", None) or CAMARA_CODES.get(status, "INVALID_ARGUMENT" if status < 500
+                                                                      else "INTERNAL")
+        if isinstance(exc, ValidationException):
+            detail = "schema validation failed: " + "; ".join(
+                str(e.get("message", "")) + (f" ({e.get('key')})" if e.get("key") else "")
+                for e in (exc.extra or []) if isinstance(e, dict)) if exc.extra else detail
+        return Response({"status": status, "code": code, "message": detail}, status_code=status,
+                        media_type="application/json", headers=headers)
     if is_api(request):
         return problem(status, detail, err=err, extra=extra, headers=headers)
     return _page(request, status, detail, headers)

@@ -8,6 +8,7 @@ from babel.messages.extract import extract_from_dir
 from app.domain.evidence import KINDS
 from app.domain.inventory import BindingType, Disposition
 from app.domain.legacy import CaseStatus, HeirStatus
+from app.services.new_holders import HARASSMENT_KINDS
 from app.web.i18n import catalog, gettext, negotiate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def extracted() -> set[str]:
 LABELS = ([f"binding:{t.value}" for t in BindingType] + [f"disposition:{d.value}" for d in Disposition]
           + ["contact:email", "contact:phone"] + [f"case:{s.value}" for s in CaseStatus]
           + [f"heir:{s.value}" for s in HeirStatus] + [f"evidence:{k}" for k in KINDS]
-          + ["source:claim", "source:carrier_event"])
+          + ["source:claim", "source:carrier_event"] + [f"harassment:{k}" for k in HARASSMENT_KINDS])
 
 
 def test_every_extracted_text_has_a_chinese_translation():
