@@ -21,7 +21,7 @@ from app.api.health import healthz, readyz
 from app.api.legacy import Claims, HeirSelf, Invitations, OwnerLegacy, Review
 from app.api.recycling import CamaraNumberRecycling, NewHolderSelf, ReassignedNumbers
 from app.api.platforms import Outcomes, StreamManagement, jwks, ssf_configuration
-from app.api.people import Catalog, CodesAndSessions, Inventory
+from app.api.people import Catalog, CodesAndSessions, Inventory, OwnerData
 from app.errors import HeirlineError
 from app.paths import PACKAGE, TEMPLATES
 from app.settings import get_settings
@@ -72,7 +72,7 @@ def create_app() -> Litestar:
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
     return Litestar(
         route_handlers=[
-            healthz, readyz, CodesAndSessions, Catalog, Inventory, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
+            healthz, readyz, CodesAndSessions, Catalog, Inventory, OwnerData, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
             NewHolderSelf, ReassignedNumbers, CamaraNumberRecycling, CarrierHook, CarrierApi,
             ssf_configuration, jwks, StreamManagement, Outcomes, PublicPages, OwnerPages,
             LegacyPublicPages, HeirPages, ReviewPages, OwnerLegacyPages, NewHolderPublicPages, NewHolderPages,

@@ -382,6 +382,49 @@ def keys() -> None:
     """Key management."""
 
 
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """New key-encryption key; re-wraps every data key and sealed secret, then retires the old key.
+
+    With HEIRLINE_KEK set: put the new key first ('new:...,old:...'), run this, then remove the old
+    key from HEIRLINE_KEK. With the generated var/kek: a new key is made and the old one is removed.
+    """
+    from app.services import keys as service
+    from app.settings import KeyRing
+
+    settings = _settings()
+    path = settings.var_dir / "kek"
+    generated = "kek" in settings.generated
+    ring = settings.keyring
+    if generated:
+        number = max(int(k[1:]) for k in ring.keys if k[1:].isdigit()) + 1 if any(
+            k[1:].isdigit() for k in ring.keys) else 1
+        new_text = KeyRing.new_key_text(f"k{number}")
+        old_text = path.read_text().strip()
+        _write_secret(path, f"{new_text},{old_text}")
+        ring = KeyRing.parse(f"{new_text},{old_text}")
+    get_settings.cache_clear()  # everything else now reads the ring with the new key first
+    moved = _run(service.rewrap(ring))
+    left = {k: n for k, n in _run(service.kids_in_use()).items() if k != ring.active}
+    if left:
+        raise click.ClickException(f"secrets still wrapped by {sorted(left)}; run again")
+    if generated:
+        _write_secret(path, new_text)
+        click.echo(f"re-wrapped {moved} secrets under {ring.active}; the old key was removed from {path}")
+    else:
+        old = [k for k in ring.keys if k != ring.active]
+        click.echo(f"re-wrapped {moved} secrets under {ring.active}; nothing uses "
+                   f"{', '.join(old) or 'any other key'} now: remove it from HEIRLINE_KEK")
+
+
+def _write_secret(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, path)
+
+
 @keys.command("rotate-signing")
 def keys_rotate_signing() -> None:
     """New SET signing keys; the old ones stay in the JWKS until the SETs they signed are delivered."""

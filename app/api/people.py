@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -10,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
 from app.api.schemas import (
+    AccountDeletion,
     Accepted,
     AuditEntry,
     BindingCreate,
@@ -29,7 +31,7 @@ from app.api.schemas import (
     out,
 )
 from app.domain.numbers import normalize
-from app.services import accounts, codes, inventory
+from app.services import accounts, codes, inventory, privacy
 from app.services.accounts import Principal
 from app.settings import get_settings
 from app.errors import InvalidRequest
@@ -173,3 +175,17 @@ class Inventory(Controller):
     @get("/audit", summary="The audit trail of my account, newest first")
     async def audit_trail(self, principal: NamedDependency[Principal]) -> list[AuditEntry]:
         return out(await inventory.audit_trail(principal.owner_id), list[AuditEntry])
+
+
+class OwnerData(Controller):
+    path = "/v1/me"
+    tags = [TAG_AUTH]
+    dependencies = {"principal": Provide(api_principal)}
+
+    @get("/export", summary="Everything Heirline holds about me, machine-readable (logged)")
+    async def export(self, principal: NamedDependency[Principal]) -> dict[str, Any]:
+        return await privacy.export(principal.owner_id)
+
+    @post("/deletion", status_code=204, summary="Delete my account: bindings, heirs, contacts; my data key is shredded")
+    async def delete(self, principal: NamedDependency[Principal], data: JSONBody[AccountDeletion]) -> None:
+        await privacy.delete(principal.owner_id, data.password)

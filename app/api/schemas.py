@@ -358,3 +358,7 @@ class CamaraCheck(Strict):
 
 class CamaraAnswer(Struct):
     phoneNumberRecycled: bool
+
+
+class AccountDeletion(Strict):
+    password: Password
