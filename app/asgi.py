@@ -26,7 +26,7 @@ from app.errors import HeirlineError
 from app.paths import PACKAGE, TEMPLATES
 from app.settings import get_settings
 from app.storage.engine import close_database, prepare_database
-from app.web import errors
+from app.web import errors, logs
 from app.web.idempotency import idempotency_middleware
 from app.web.middleware import headers_middleware
 from app.web.legacy_pages import HeirPages, LegacyPublicPages, OwnerLegacyPages, ReviewPages
@@ -68,6 +68,7 @@ async def embedded_worker(app: Litestar) -> AsyncIterator[None]:
 def create_app() -> Litestar:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.install()
     if settings.is_production and not (settings.smtp_url and settings.sms_gateway_url):
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
     return Litestar(
