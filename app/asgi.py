@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from app import __version__
 from app.api.carriers import CarrierApi, CarrierHook
 from app.api.health import healthz, readyz
+from app.api.openapi import document_errors
 from app.api.legacy import Claims, HeirSelf, Invitations, OwnerLegacy, Review
 from app.api.recycling import CamaraNumberRecycling, NewHolderSelf, ReassignedNumbers
 from app.api.platforms import Outcomes, StreamManagement, jwks, ssf_configuration
@@ -71,7 +72,7 @@ def create_app() -> Litestar:
     logs.install()
     if settings.is_production and not (settings.smtp_url and settings.sms_gateway_url):
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz, readyz, CodesAndSessions, Catalog, Inventory, OwnerData, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
             NewHolderSelf, ReassignedNumbers, CamaraNumberRecycling, CarrierHook, CarrierApi,
@@ -98,3 +99,5 @@ def create_app() -> Litestar:
         ),
         debug=False,
     )
+    document_errors(app)
+    return app
