@@ -8,7 +8,7 @@ import re
 from app.services import streams
 from app.web.logs import redact
 from tests.support import (
-    PNG, approved_claim, confirmed_heir, last_code, last_link, make_carrier, messages_to, send_event, sign_up,
+    approved_claim, confirmed_heir, last_code, last_link, make_carrier, messages_to, send_event, sign_up,
 )
 
 
