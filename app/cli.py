@@ -237,6 +237,23 @@ def import_disconnects(file: str, carrier_id: str) -> None:
 
 
 @main.group()
+def accounts() -> None:
+    """Owners and accounts, as the operator sees them."""
+
+
+@accounts.command("disable")
+@click.argument("identifier")
+def accounts_disable(identifier: str) -> None:
+    """Disable an owner (NUMBER) or an heir's or reviewer's account (EMAIL); all its sessions end at once."""
+    from app.services import accounts as service
+
+    try:
+        click.echo("disabled " + _run(service.disable(identifier)))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+@main.group()
 def callers() -> None:
     """Callers: debt collectors and marketers who check whether a number changed hands."""
 

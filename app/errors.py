@@ -108,3 +108,9 @@ class QuotaExceeded(RateLimited):
     """A client's daily quota of checks is spent."""
 
     camara_code = "QUOTA_EXCEEDED"
+
+
+class StepUpRequired(AccessDenied):
+    """A sensitive change needs a fresh proof: the password and a `step_up` code."""
+
+    err = "step_up_required"

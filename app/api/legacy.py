@@ -20,6 +20,7 @@ from app.services import heirs, legacy
 from app.services.accounts import Principal
 from app.web.auth import (
     account_api_principal, any_api_principal, api_principal, client_of, reviewer_api_principal,
+    stepped_up_api_principal,
 )
 from app.web.i18n import negotiate
 
@@ -51,12 +52,12 @@ class OwnerLegacy(Controller):
     tags = ["Owners: heirs and claims"]
     dependencies = {"principal": Provide(api_principal)}
 
-    @post("/heirs/{heir_id:uuid}/confirm", status_code=200, summary="Confirm an heir who accepted")
+    @post("/heirs/{heir_id:uuid}/confirm", status_code=200, dependencies={"principal": Provide(stepped_up_api_principal)}, summary="Confirm an heir who accepted")
     async def confirm(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> Accepted:
         await heirs.confirm(principal.owner_id, heir_id)
         return Accepted(status="confirmed")
 
-    @post("/heirs/{heir_id:uuid}/invitation", status_code=202, summary="Send the invitation again (a new link)")
+    @post("/heirs/{heir_id:uuid}/invitation", status_code=202, dependencies={"principal": Provide(stepped_up_api_principal)}, summary="Send the invitation again (a new link)")
     async def resend(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> Accepted:
         await heirs.resend(principal.owner_id, heir_id)
         return Accepted()
@@ -65,7 +66,7 @@ class OwnerLegacy(Controller):
     async def settings(self, principal: NamedDependency[Principal]) -> LegacySettingsOut:
         return out(await legacy.legacy_settings(principal.owner_id), LegacySettingsOut)
 
-    @put("/legacy-settings", summary="Choose my veto window (1, 3, 7, 14 or 30 days)")
+    @put("/legacy-settings", dependencies={"principal": Provide(stepped_up_api_principal)}, summary="Choose my veto window (1, 3, 7, 14 or 30 days)")
     async def set_settings(self, principal: NamedDependency[Principal],
                            data: JSONBody[LegacySettings]) -> LegacySettingsOut:
         return out(await legacy.set_veto_days(principal.owner_id, data.veto_window_days), LegacySettingsOut)

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 
 from app.api.schemas import (
     AccountDeletion,
+    StepUp,
     Accepted,
     AuditEntry,
     BindingCreate,
@@ -35,7 +36,7 @@ from app.services import accounts, codes, inventory, privacy
 from app.services.accounts import Principal
 from app.settings import get_settings
 from app.errors import InvalidRequest
-from app.web.auth import any_api_principal, api_principal, bearer_token, client_of
+from app.web.auth import any_api_principal, api_principal, bearer_token, client_of, stepped_up_api_principal
 from app.web.i18n import negotiate
 
 TAG_AUTH = "Owners: sign-up and sessions"
@@ -144,13 +145,13 @@ class Inventory(Controller):
     async def list_heirs(self, principal: NamedDependency[Principal]) -> list[HeirOut]:
         return out(await inventory.list_heirs(principal.owner_id), list[HeirOut])
 
-    @post("/heirs", status_code=201, summary="Name an heir: an invitation link goes to their e-mail (and number)")
+    @post("/heirs", status_code=201, dependencies={"principal": Provide(stepped_up_api_principal)}, summary="Name an heir: an invitation link goes to their e-mail (and number)")
     async def add_heir(self, principal: NamedDependency[Principal], data: JSONBody[HeirCreate]) -> HeirOut:
         heir = await inventory.add_heir(principal.owner_id, data.name, data.email, data.relationship,
                                         data.phone_number, data.is_executor)
         return out(heir, HeirOut)
 
-    @delete("/heirs/{heir_id:uuid}", status_code=204,
+    @delete("/heirs/{heir_id:uuid}", status_code=204, dependencies={"principal": Provide(stepped_up_api_principal)},
             summary="Revoke an heir, at any time (what was left to them falls back to the next confirmed heir)")
     async def remove_heir(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> None:
         await inventory.remove_heir(principal.owner_id, heir_id)
@@ -159,12 +160,13 @@ class Inventory(Controller):
     async def list_contacts(self, principal: NamedDependency[Principal]) -> list[ContactOut]:
         return out(await inventory.list_contacts(principal.owner_id), list[ContactOut])
 
-    @post("/contacts", status_code=201, summary="Add a contact channel")
+    @post("/contacts", status_code=201, dependencies={"principal": Provide(stepped_up_api_principal)}, summary="Add a contact channel")
     async def add_contact(self, principal: NamedDependency[Principal], data: JSONBody[ContactCreate]) -> ContactOut:
         return out(await inventory.add_contact(principal.owner_id, principal.e164, data.kind, data.address),
                    ContactOut)
 
-    @delete("/contacts/{contact_id:uuid}", status_code=204, summary="Remove a contact channel (not the last)")
+    @delete("/contacts/{contact_id:uuid}", status_code=204, dependencies={"principal": Provide(stepped_up_api_principal)},
+            summary="Remove a contact channel (not the last)")
     async def remove_contact(self, principal: NamedDependency[Principal], contact_id: FromPath[uuid.UUID]) -> None:
         await inventory.remove_contact(principal.owner_id, contact_id)
 
@@ -185,6 +187,12 @@ class OwnerData(Controller):
     @get("/export", summary="Everything Heirline holds about me, machine-readable (logged)")
     async def export(self, principal: NamedDependency[Principal]) -> dict[str, Any]:
         return await privacy.export(principal.owner_id)
+
+    @post("/step-up", status_code=204, summary="Confirm it is me: password and a `step_up` code",
+          description="Needed within 15 minutes before changing contacts, heirs or the veto window; a fresh "
+          "login counts. Ask for the code with POST /v1/otp (purpose step_up).")
+    async def step_up(self, request: Request, principal: NamedDependency[Principal], data: JSONBody[StepUp]) -> None:
+        await accounts.step_up(principal, data.password, data.code, client=client_of(request))
 
     @post("/deletion", status_code=204, summary="Delete my account: bindings, heirs, contacts; my data key is shredded")
     async def delete(self, principal: NamedDependency[Principal], data: JSONBody[AccountDeletion]) -> None:

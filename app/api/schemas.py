@@ -362,3 +362,8 @@ class CamaraAnswer(Struct):
 
 class AccountDeletion(Strict):
     password: Password
+
+
+class StepUp(Strict):
+    password: Password
+    code: Code

@@ -19,7 +19,7 @@ from app.crypto.secrets import (
 )
 from app.domain.numbers import Number, mask, normalize
 from app.domain.passwords import check_password
-from app.errors import AuthenticationFailed, Conflict, InvalidCode, InvalidRequest
+from app.errors import AuthenticationFailed, Conflict, InvalidCode, InvalidRequest, NotFound, StepUpRequired
 from app.services import codes, ratelimit
 from app.settings import get_settings
 from app.storage.engine import write_transaction
@@ -172,10 +172,12 @@ async def log_in(phone_number: str, password: str, code: str, *, client: str, us
 
 async def _open_session(owner_id: uuid.UUID | None, *, client: str, user_agent: str,
                         account_id: uuid.UUID | None = None, tenure_id: uuid.UUID | None = None) -> str:
+    """A new session; one opened with both factors (an owner's or account's login) counts as a step-up."""
     token = new_token()
     await OwnerSession.insert(
         OwnerSession(
             token_hash=token_hash(token), owner=owner_id, account=account_id, tenure=tenure_id,
+            stepped_up_at=None if tenure_id else now(),
             expires_at=now() + dt.timedelta(hours=get_settings().session_ttl_hours),
             client=client[:64], user_agent=user_agent[:200],
         )
@@ -348,3 +350,53 @@ async def new_holder_session(phone_number: str, code: str, *, client: str, user_
         token = await _open_session(None, tenure_id=tenure["id"], client=client, user_agent=user_agent)
         await audit.record("session:new_holder", actor=f"tenure:{tenure['id']}", subject=mask(number.e164))
     return token
+
+
+STEP_UP_MINUTES = 15
+STEP_UP_HINT = ("confirm it is you first: ask for a `step_up` code (POST /v1/otp) and send it with your password "
+                "to POST /v1/me/step-up")
+
+
+async def require_step_up(principal: Principal) -> None:
+    """Changes to contacts, heirs and the veto window need a proof by password and code within the last
+    15 minutes (a fresh login counts), so that a stolen session alone cannot redirect a legacy plan."""
+    row = await OwnerSession.select(OwnerSession.stepped_up_at).where(OwnerSession.id == principal.session_id).first()
+    if row is None or row["stepped_up_at"] is None or now() - row["stepped_up_at"] > dt.timedelta(minutes=STEP_UP_MINUTES):
+        raise StepUpRequired(STEP_UP_HINT)
+
+
+async def step_up(principal: Principal, password: object, code: object, *, client: str) -> None:
+    await ratelimit.hit((ratelimit.LOGIN_PER_NUMBER, principal.e164), (ratelimit.LOGIN_PER_CLIENT, client))
+    row = await Owner.select(Owner.password_hash).where(Owner.id == principal.owner_id).first()
+    if not isinstance(password, str) or not await verify_password(password, row["password_hash"]):
+        raise AuthenticationFailed("the password or code is wrong")
+    if not await codes.redeem(principal.e164, codes.Purpose.STEP_UP, code):
+        raise AuthenticationFailed("the password or code is wrong")
+    async with write_transaction():
+        await OwnerSession.update({OwnerSession.stepped_up_at: now()}).where(OwnerSession.id == principal.session_id)
+        await audit.record("session:step_up", actor=f"owner:{principal.owner_id}", owner_id=principal.owner_id)
+
+
+async def disable(identifier: str) -> str:
+    """Operator: disable an owner (by number) or an account (by e-mail); every session of it ends at once."""
+    moment = now()
+    async with write_transaction():
+        if "@" in identifier:
+            account = await Account.select(Account.id).where(Account.email == check_email(identifier)).first()
+            if account is None:
+                raise NotFound("no account with this e-mail")
+            await Account.update({Account.status: "disabled"}).where(Account.id == account["id"])
+            await OwnerSession.update({OwnerSession.revoked_at: moment}).where(
+                (OwnerSession.account == account["id"]) & OwnerSession.revoked_at.is_null())
+            subject = f"account:{account['id']}"
+            await audit.record("account:disable", actor="operator", subject=subject)
+            return subject
+        owner = await owner_of(normalize(identifier, get_settings().default_region))
+        if owner is None:
+            raise NotFound("no owner holds this number")
+        await Owner.update({Owner.status: "disabled"}).where(Owner.id == owner["id"])
+        await OwnerSession.update({OwnerSession.revoked_at: moment}).where(
+            (OwnerSession.owner == owner["id"]) & OwnerSession.revoked_at.is_null())
+        await audit.record("owner:disable", actor="operator", subject=mask(normalize(identifier, get_settings().default_region).e164),
+                           owner_id=owner["id"])
+        return f"owner:{owner['id']}"

@@ -363,6 +363,7 @@ class OwnerSession(Table, db=DB, tablename="owner_session"):
     owner = ForeignKey(Owner, on_delete=OnDelete.cascade, null=True, default=None, index=True)
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=True, default=None, index=True)
     tenure = ForeignKey(Tenure, on_delete=OnDelete.cascade, null=True, default=None)  # a new holder's session
+    stepped_up_at = Timestamptz(null=True, default=None)  # last proof by password and code (login or step-up)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from litestar import Request
 
 from app.errors import AccessDenied, AuthenticationFailed
-from app.services.accounts import Principal, resolve_session
+from app.services.accounts import Principal, require_step_up, resolve_session
 
 SESSION_COOKIE = "heirline_session"
 
@@ -48,6 +48,19 @@ API_HINT = "send a valid session token: Authorization: Bearer <token>"
 async def api_principal(request: Request) -> Principal:
     """An owner's session (the inventory, heirs, contacts, veto)."""
     return _require(await resolve_session(bearer_token(request)), "owner", API_HINT)
+
+
+async def stepped_up_api_principal(request: Request) -> Principal:
+    """An owner's session with a recent step-up (password and code): for contacts, heirs, the veto window."""
+    principal = await api_principal(request)
+    await require_step_up(principal)
+    return principal
+
+
+async def stepped_up_page_principal(request: Request) -> Principal:
+    principal = await page_principal(request)
+    await require_step_up(principal)
+    return principal
 
 
 async def any_api_principal(request: Request) -> Principal:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 
-from app.errors import AuthenticationFailed, HeirlineError
+from app.errors import AuthenticationFailed, HeirlineError, StepUpRequired
 from app.web.i18n import gettext, negotiate
 
 log = logging.getLogger("heirline.errors")
@@ -75,6 +76,10 @@ def handle(request: Request, exc: Exception) -> Response:
             extra["field"] = exc.field
         if exc.retry_after:
             headers = {"Retry-After": str(exc.retry_after)}
+        if isinstance(exc, StepUpRequired) and not is_api(request):
+            back = request.headers.get("referer", "")
+            back = "/" + back.split("://", 1)[-1].split("/", 1)[-1] if "://" in back else "/inventory"
+            return Redirect(path=f"/step-up?next={quote(back.split('#')[0])}", status_code=303)
         if isinstance(exc, AuthenticationFailed) and not is_api(request) and request.method == "GET":
             login = "/accounts/login" if request.url.path.startswith(ACCOUNT_PAGES) else "/login"
             return Redirect(path=f"{login}?next={request.url.path}", status_code=303)

@@ -20,7 +20,10 @@ from app.errors import HeirlineError, InvalidRequest, PayloadTooLarge
 from app.services import accounts, heirs, legacy
 from app.services.accounts import Principal
 from app.settings import get_settings
-from app.web.auth import SESSION_COOKIE, account_page_principal, client_of, page_principal, reviewer_page_principal
+from app.web.auth import (
+    SESSION_COOKIE, account_page_principal, client_of, page_principal, reviewer_page_principal,
+    stepped_up_page_principal,
+)
 from app.web.pages import _error_text, _safe_next, _sign, lang_of, page, session_cookie
 
 PENDING_ACCOUNT_COOKIE = "heirline_account_login"
@@ -238,17 +241,17 @@ class OwnerLegacyPages(Controller):
     include_in_schema = False
     dependencies = {"principal": Provide(page_principal)}
 
-    @post("/heirs/{heir_id:uuid}/confirm")
+    @post("/heirs/{heir_id:uuid}/confirm", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def confirm(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> Redirect:
         await heirs.confirm(principal.owner_id, heir_id)
         return Redirect(path="/inventory#heirs", status_code=303)
 
-    @post("/heirs/{heir_id:uuid}/invitation")
+    @post("/heirs/{heir_id:uuid}/invitation", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def resend(self, principal: NamedDependency[Principal], heir_id: FromPath[uuid.UUID]) -> Redirect:
         await heirs.resend(principal.owner_id, heir_id)
         return Redirect(path="/inventory#heirs", status_code=303)
 
-    @post("/legacy-settings")
+    @post("/legacy-settings", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def veto_days(self, principal: NamedDependency[Principal], data: URLEncodedBody[VetoDaysForm]) -> Redirect:
         days = int(data.veto_window_days) if data.veto_window_days.isdigit() else 0
         await legacy.set_veto_days(principal.owner_id, days if days in VETO_PRESETS else -1)

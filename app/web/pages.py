@@ -23,7 +23,9 @@ from app.notify.outbox import sent
 from app.services import accounts, codes, inventory, legacy
 from app.services.accounts import Principal
 from app.settings import get_settings
-from app.web.auth import SESSION_COOKIE, client_of, optional_page_principal, page_principal
+from app.web.auth import (
+    SESSION_COOKIE, client_of, optional_page_principal, page_principal, stepped_up_page_principal,
+)
 from app.web.i18n import LANGUAGES, gettext, negotiate
 
 PENDING_LOGIN_COOKIE = "heirline_login"
@@ -129,6 +131,12 @@ class HeirForm(Struct):
     relationship: str = ""
     phone_number: str = ""
     is_executor: str = ""
+
+
+class StepUpForm(Struct):
+    password: str = ""
+    code: str = ""
+    next: str = ""
 
 
 class ContactForm(Struct):
@@ -309,7 +317,7 @@ class OwnerPages(Controller):
         await inventory.remove_binding(principal.owner_id, binding_id)
         return Redirect(path="/inventory", status_code=303)
 
-    @post("/heirs")
+    @post("/heirs", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def add_heir(self, request: Request, principal: NamedDependency[Principal],
                        data: URLEncodedBody[HeirForm]) -> Response:
         try:
@@ -320,7 +328,7 @@ class OwnerPages(Controller):
                                          heir_error=_error_text(request, exc))
         return Redirect(path="/inventory#heirs", status_code=303)
 
-    @post("/heirs/{heir_id:uuid}/delete")
+    @post("/heirs/{heir_id:uuid}/delete", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def remove_heir(self, request: Request, principal: NamedDependency[Principal],
                           heir_id: FromPath[uuid.UUID]) -> Response:
         try:
@@ -331,7 +339,7 @@ class OwnerPages(Controller):
             return await self._inventory(request, principal, status=exc.status, heir_error=_error_text(request, exc))
         return Redirect(path="/inventory#heirs", status_code=303)
 
-    @post("/contacts")
+    @post("/contacts", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def add_contact(self, request: Request, principal: NamedDependency[Principal],
                           data: URLEncodedBody[ContactForm]) -> Response:
         try:
@@ -341,7 +349,7 @@ class OwnerPages(Controller):
                                          contact_error=_error_text(request, exc))
         return Redirect(path="/inventory#contacts", status_code=303)
 
-    @post("/contacts/{contact_id:uuid}/delete")
+    @post("/contacts/{contact_id:uuid}/delete", dependencies={"principal": Provide(stepped_up_page_principal)})
     async def remove_contact(self, request: Request, principal: NamedDependency[Principal],
                              contact_id: FromPath[uuid.UUID]) -> Response:
         try:
@@ -352,6 +360,32 @@ class OwnerPages(Controller):
             return await self._inventory(request, principal, status=exc.status,
                                          contact_error=_error_text(request, exc))
         return Redirect(path="/inventory#contacts", status_code=303)
+
+    @get("/step-up")
+    async def step_up_form(self, request: Request, principal: NamedDependency[Principal],
+                           next: FromQuery[str | None] = None, sent: FromQuery[str | None] = None) -> Template:
+        return page(request, "step_up", user=principal, next=_safe_next(next), sent=bool(sent))
+
+    @post("/step-up/code")
+    async def step_up_code(self, request: Request, principal: NamedDependency[Principal],
+                           data: URLEncodedBody[CodeForm]) -> Response:
+        try:
+            await codes.send_code(normalize(principal.e164), codes.Purpose.STEP_UP, client=client_of(request),
+                                  locale=lang_of(request))
+        except HeirlineError as exc:
+            return page(request, "step_up", status=exc.status, user=principal, next=_safe_next(data.next),
+                        sent=False, error=_error_text(request, exc))
+        return Redirect(path=f"/step-up?sent=1&next={quote(_safe_next(data.next))}", status_code=303)
+
+    @post("/step-up")
+    async def step_up(self, request: Request, principal: NamedDependency[Principal],
+                      data: URLEncodedBody[StepUpForm]) -> Response:
+        try:
+            await accounts.step_up(principal, data.password, data.code.strip(), client=client_of(request))
+        except HeirlineError as exc:
+            return page(request, "step_up", status=exc.status, user=principal, next=_safe_next(data.next),
+                        sent=True, error=_error_text(request, exc))
+        return Redirect(path=_safe_next(data.next), status_code=303)
 
     @get("/activity")
     async def activity(self, request: Request, principal: NamedDependency[Principal]) -> Template:

@@ -49,7 +49,10 @@ MATRIX: dict[str, tuple[set[str], dict | None]] = {
     "POST /v1/me/heirs/{heir_id:uuid}/confirm": (OWNER, None),
     "POST /v1/me/heirs/{heir_id:uuid}/invitation": (OWNER, None),
     "GET /v1/me/audit": (OWNER, None), "GET /v1/me/export": (OWNER, None),
-    "POST /v1/me/deletion": (OWNER, {"password": "not the password 1"}), "GET /v1/me/number": (OWNER, None), "GET /v1/me/claims": (OWNER, None),
+    "POST /v1/me/deletion": (OWNER, {"password": "not the password 1"}),
+    "POST /v1/me/step-up": (OWNER, {"password": "not the password 1", "code": "123456"}),
+    "GET /step-up": (OWNER, None), "POST /step-up/code": (OWNER, {}),
+    "POST /step-up": (OWNER, {"password": "not the password 1", "code": "123456"}), "GET /v1/me/number": (OWNER, None), "GET /v1/me/claims": (OWNER, None),
     "GET /v1/me/legacy-settings": (OWNER, None), "PUT /v1/me/legacy-settings": (OWNER, {"veto_window_days": 3}),
     "POST /v1/claims/{case_id:uuid}/veto": (OWNER, None),
     # heirs and executors (and reviewers, who are accounts too)
@@ -118,7 +121,7 @@ MATRIX: dict[str, tuple[set[str], dict | None]] = {
 SCHEMA_PREFIX = "/schema"  # the OpenAPI documents are public
 FOREIGN_IDS = {"binding_id", "contact_id", "heir_id", "case_id", "item_id", "request_id", "stream_id", "carrier_id",
                "evidence_id", "e164"}
-REAUTH = {"POST /v1/me/deletion"}  # allowed callers still give the password again: a wrong one is a 401
+REAUTH = {"POST /v1/me/deletion", "POST /v1/me/step-up", "POST /step-up"}  # allowed callers still give the password again: a wrong one is a 401
 ENDS_SESSIONS = {"DELETE /v1/sessions/current", "POST /logout"}  # called last: they log each role out
 
 
