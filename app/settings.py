@@ -105,6 +105,7 @@ class Settings:
     max_body_bytes: int
     log_level: str
     recycling_daily_quota: int = 10000
+    delivery_lease_seconds: int = 60
     generated: tuple[str, ...] = field(default=())
 
     @property
@@ -181,6 +182,7 @@ def load_settings() -> Settings:
         max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
         log_level=_env("LOG_LEVEL", "INFO").upper(),
         recycling_daily_quota=_int("RECYCLING_DAILY_QUOTA", 10000),
+        delivery_lease_seconds=_int("DELIVERY_LEASE_SECONDS", 60),
         generated=tuple(generated),
     )
 

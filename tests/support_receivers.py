@@ -50,6 +50,9 @@ class Receiver:
             return 202, b""
         if self.behaviour == "ok200":
             return 200, b""
+        if self.behaviour == "slow":  # a platform that takes a moment: crashes land mid-delivery
+            time.sleep(0.05)
+            return 202, b""
         if self.behaviour == "flaky":
             return (500, b"") if count == 1 else (202, b"")
         if self.behaviour == "hang":

@@ -31,7 +31,7 @@ from app.storage.tables import Notice, Stream
 
 log = logging.getLogger("heirline.worker")
 
-LEASE = dt.timedelta(seconds=60)
+LEASE = dt.timedelta(seconds=get_settings().delivery_lease_seconds)  # a crashed worker's claims free up after it
 TIMEOUT_SECONDS = 10
 PER_ENDPOINT = 4
 MAX_RESPONSE_BYTES = 64 * 1024
