@@ -28,6 +28,7 @@ from app.paths import PACKAGE, TEMPLATES
 from app.settings import get_settings
 from app.storage.engine import close_database, prepare_database
 from app.web import errors, logs
+from app.web.metrics import metrics_middleware, prometheus
 from app.web.idempotency import idempotency_middleware
 from app.web.middleware import headers_middleware
 from app.web.legacy_pages import HeirPages, LegacyPublicPages, OwnerLegacyPages, ReviewPages
@@ -74,14 +75,14 @@ def create_app() -> Litestar:
         log.warning("production without HEIRLINE_SMTP_URL and HEIRLINE_SMS_GATEWAY_URL: messages stay in the outbox")
     app = Litestar(
         route_handlers=[
-            healthz, readyz, CodesAndSessions, Catalog, Inventory, OwnerData, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
+            healthz, readyz, prometheus, CodesAndSessions, Catalog, Inventory, OwnerData, OwnerLegacy, Invitations, HeirSelf, Claims, Review,
             NewHolderSelf, ReassignedNumbers, CamaraNumberRecycling, CarrierHook, CarrierApi,
             ssf_configuration, jwks, StreamManagement, Outcomes, PublicPages, OwnerPages,
             LegacyPublicPages, HeirPages, ReviewPages, OwnerLegacyPages, NewHolderPublicPages, NewHolderPages,
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
         lifespan=[database, embedded_worker],
-        middleware=[headers_middleware, idempotency_middleware],
+        middleware=[metrics_middleware, headers_middleware, idempotency_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key.decode(), cookie_secure=settings.cookie_secure,
             cookie_samesite="lax", exclude=CSRF_EXEMPT,

@@ -82,6 +82,13 @@ class Unavailable(HeirlineError):
     title = "Service unavailable"
 
 
+class Contention(Unavailable):
+    """A serialization failure: another transaction changed the same records; retrying succeeds."""
+
+    err = "temporarily_unavailable"
+    title = "Busy, retry"
+
+
 class PayloadTooLarge(HeirlineError):
     status = 413
     err = "invalid_request"

@@ -136,8 +136,8 @@ def load_settings() -> Settings:
     production = env == "production"
     var_dir = Path(_env("VAR_DIR", "var"))
     database_url = _env("DATABASE_URL", "sqlite:///" + str(var_dir / "heirline.db"))
-    if not database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
-        raise SettingsError("HEIRLINE_DATABASE_URL must start with sqlite:/// or postgresql://")
+    if not database_url.startswith(("sqlite:", "postgresql:", "postgres:", "cockroachdb:")):
+        raise SettingsError("HEIRLINE_DATABASE_URL must start with sqlite:///, postgresql:// or cockroachdb://")
 
     generated: list[str] = []
     secret_text = _env("SECRET_KEY")

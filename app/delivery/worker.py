@@ -24,7 +24,7 @@ from app.clock import now
 from app.delivery.guard import AddressRefused, GuardedResolver, refuse_literal
 from app.domain import notices as rules
 from app.crypto import sets
-from app.services import legacy, notices, streams
+from app.services import legacy, notices, retention, streams
 from app.settings import get_settings
 from app.storage.engine import is_sqlite, write_transaction
 from app.storage.tables import Notice, Stream
@@ -33,6 +33,7 @@ log = logging.getLogger("heirline.worker")
 
 LEASE = dt.timedelta(seconds=get_settings().delivery_lease_seconds)  # a crashed worker's claims free up after it
 TIMEOUT_SECONDS = 10
+PURGE_EVERY = 3600  # seconds between retention purges
 PER_ENDPOINT = 4
 MAX_RESPONSE_BYTES = 64 * 1024
 PUSHED = (rules.PUSH, rules.WEBHOOKS)
@@ -219,7 +220,7 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
     inflight: set[asyncio.Task] = set()
     busy: dict = {}  # deliveries in flight per stream
     streams_of: dict[asyncio.Task, object] = {}
-    last_timers = 0.0
+    last_timers = last_purge = 0.0
     loop = asyncio.get_running_loop()
     async with Deliverer() as deliverer:
         while not stop.is_set():
@@ -228,6 +229,9 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                     last_timers = loop.time()
                     await notices.write_due()
                     await legacy.run_timers()
+                if loop.time() - last_purge > PURGE_EVERY:
+                    last_purge = loop.time()
+                    await retention.purge()
                 room = capacity - len(inflight)
                 if room >= max(1, capacity // 8) or not inflight:  # claim in batches, not one by one
                     for notice in await claim(room, busy):
@@ -272,6 +276,7 @@ async def run_until_idle(max_rounds: int = 200) -> None:
     async with Deliverer() as deliverer:
         await notices.write_due()
         await legacy.run_timers()
+        await retention.purge()
         for _ in range(max_rounds):
             batch = await claim(64)
             if not batch:

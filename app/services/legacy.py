@@ -376,6 +376,8 @@ async def evidence_file(reviewer: Principal, case_id: object, evidence_id: objec
                                         & (Evidence.case == case["id"])).first()
     if row is None:
         raise NotFound("no such document")
+    if row["kek_id"] == "destroyed":
+        raise NotFound("this document was destroyed under the retention schedule; its hash remains")
     key = unseal(get_settings().keyring, f"evidence:{row['id']}", WrappedKey(row["kek_id"], bytes(row["file_key"])))
     blob = bytes(row["content_ct"])
     content = AESGCM(key).decrypt(blob[:12], blob[12:], f"heirline:evidence:{row['id']}".encode())

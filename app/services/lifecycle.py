@@ -21,7 +21,7 @@ from app.domain import legacy as legacy_rules
 from app.domain import release as rules
 from app.domain.numbers import Number, mask, normalize
 from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
-from app.errors import AccessDenied, Conflict, HeirlineError, InvalidRequest
+from app.errors import AccessDenied, Conflict, Contention, HeirlineError, InvalidRequest
 from app.notify import Message, notifier
 from app.services import notices
 from app.services import legacy_alerts
@@ -143,7 +143,7 @@ async def apply(carrier: dict, events: list[EventInput]) -> list[Outcome]:
             async with write_transaction():
                 outcomes = await batch.run(events)
             break
-        except Conflict:
+        except (Conflict, Contention):
             if attempt == RETRIES - 1:
                 raise
             log.info("batch of %d events met a concurrent writer; retrying", len(events))

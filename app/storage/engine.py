@@ -20,22 +20,26 @@ from urllib.parse import unquote, urlparse
 import anyio.to_thread
 from piccolo.columns.defaults.base import Default
 from piccolo.engine.base import Engine
+from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
-from app.errors import Conflict
+from app.errors import Conflict, Contention
 from app.settings import get_settings
 
 
 def make_engine(url: str) -> Engine:
-    """``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``."""
+    """``sqlite:///relative/path.db``, ``sqlite:////abs/path.db``, ``postgresql://...`` or, for the
+    distributed engine, ``cockroachdb://...`` (PostgreSQL wire protocol, see docs/scaling.md)."""
     if url.startswith("sqlite:"):
         path = unquote(url.split("sqlite:///", 1)[1]) if "sqlite:///" in url else ""
         if not path:
             raise ValueError("a SQLite URL looks like sqlite:///var/heirline.db")
         return SQLiteEngine(path=path, timeout=30)
     parsed = urlparse(url)
+    if parsed.scheme == "cockroachdb":
+        return CockroachEngine(config={"dsn": "postgresql" + url[len("cockroachdb"):]})
     if parsed.scheme not in {"postgresql", "postgres"}:
         raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
     return PostgresEngine(config={"dsn": url})
@@ -51,6 +55,10 @@ async def run_sql(sql: str, *args: object) -> list[dict]:
 
 def is_sqlite(engine: Engine | None = None) -> bool:
     return isinstance(engine or DB, SQLiteEngine)
+
+
+def is_cockroach(engine: Engine | None = None) -> bool:
+    return isinstance(engine or DB, CockroachEngine)
 
 
 # asyncio.Lock binds to the loop that first waits on it; the test client runs the app on its own
@@ -107,7 +115,9 @@ _process_lock = _ProcessLock()
 async def write_transaction() -> AsyncIterator[None]:
     """A transaction that may write; joins the caller's transaction if one is open.
 
-    Unique-constraint violations surface as :class:`app.errors.Conflict`.
+    Unique-constraint violations surface as :class:`app.errors.Conflict`; serialization failures
+    (SQLSTATE 40001: PostgreSQL under contention, and CockroachDB, which aborts instead of waiting) as
+    :class:`app.errors.Contention`, which batch paths retry and clients see as 503 with Retry-After.
     """
     engine = DB
     if engine.current_transaction.get() is not None:
@@ -125,9 +135,11 @@ async def write_transaction() -> AsyncIterator[None]:
         else:
             async with engine.transaction():
                 yield
-    except Exception as exc:  # translate only integrity errors; everything else propagates
+    except Exception as exc:  # translate only integrity and serialization errors; everything else propagates
         if _is_unique_violation(exc):
             raise Conflict("that record already exists") from exc
+        if _is_serialization_failure(exc):
+            raise Contention("the same records were being changed at the same moment; retry", retry_after=1) from exc
         raise
 
 
@@ -141,12 +153,18 @@ def _is_unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.exceptions.UniqueViolationError)
 
 
+def _is_serialization_failure(exc: BaseException) -> bool:
+    return getattr(exc, "sqlstate", None) == "40001"
+
+
 async def serialize_appends(name: str) -> None:
     """Inside a write transaction, make appends to one chain (e.g. the audit log) take turns.
 
-    SQLite already serialises writers; PostgreSQL takes a transaction-scoped advisory lock.
+    SQLite already serialises writers; PostgreSQL takes a transaction-scoped advisory lock; CockroachDB
+    has no advisory locks but runs every transaction SERIALIZABLE, so of two appends racing for the same
+    chain head one aborts (40001) and is retried.
     """
-    if not is_sqlite():
+    if not is_sqlite() and not is_cockroach():
         await run_sql("SELECT pg_advisory_xact_lock(hashtext({}))", name)
 
 

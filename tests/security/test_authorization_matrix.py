@@ -22,7 +22,9 @@ MACHINES = {"carrier", "platform", "caller"}
 # route -> (who may call it, JSON or form body)
 MATRIX: dict[str, tuple[set[str], dict | None]] = {
     # public
-    "GET /healthz": (ANYONE, None), "GET /readyz": (ANYONE, None), "GET /v1/platforms": (ANYONE, None),
+    "GET /healthz": (ANYONE, None), "GET /readyz": (ANYONE, None),
+    "GET /metrics": (ANYONE, None),  # restricted to the monitoring network at the proxy (docs/operations.md)
+    "GET /v1/platforms": (ANYONE, None),
     "POST /v1/otp": (ANYONE, {"phone_number": "+8613600136000", "purpose": "signup"}),
     "POST /v1/owners": (ANYONE, {"phone_number": "+8613600136000", "code": "123456", "password": "x" * 12,
                                  "email": "x@example.com"}),
@@ -200,7 +202,7 @@ async def test_each_role_is_allowed_or_refused_as_the_matrix_says(client, world)
         allowed, body = MATRIX[f"{method} {template}"]
         path = fill(template, ids, method)
         is_page = not path.startswith(("/v1/", "/hooks/", "/ssf/", "/number-recycling/", "/.well-known/",
-                                       "/healthz", "/readyz"))
+                                       "/healthz", "/readyz", "/metrics"))
         foreign = any(f"{{{name}:" in template for name in FOREIGN_IDS)
         for role, token in tokens.items():
             client.cookies.delete("heirline_session")

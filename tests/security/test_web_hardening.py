@@ -7,7 +7,7 @@ import re
 from tests.support import last_code
 from tests.security.test_authorization_matrix import MATRIX, routes
 
-API = ("/v1/", "/hooks/", "/ssf/", "/number-recycling/", "/.well-known/", "/healthz", "/readyz", "/schema")
+API = ("/v1/", "/hooks/", "/ssf/", "/number-recycling/", "/.well-known/", "/healthz", "/readyz", "/schema", "/metrics")
 
 
 def csrf(html: str) -> str:

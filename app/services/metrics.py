@@ -1,0 +1,72 @@
+"""Figures for monitoring: requests of this process, and the registry's state from the database."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from app.clock import now
+from app.storage.engine import run_sql
+
+# per process: (method, route, status) -> count, and (method, route) -> [seconds, count]
+REQUESTS: dict[tuple[str, str, int], int] = defaultdict(int)
+DURATIONS: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+STARTED = time.time()
+
+STATE_QUERIES = {
+    "heirline_notices": "SELECT status, count(*) AS n FROM notice GROUP BY status",
+    "heirline_release_cases": "SELECT status, count(*) AS n FROM release_case GROUP BY status",
+    "heirline_release_tasks": "SELECT status, count(*) AS n FROM release_task GROUP BY status",
+    "heirline_legacy_cases": "SELECT status, count(*) AS n FROM legacy_case GROUP BY status",
+}
+HELP = {
+    "heirline_notices": "Platform notices by delivery status",
+    "heirline_release_cases": "Release cases by status",
+    "heirline_release_tasks": "Release tasks by status",
+    "heirline_legacy_cases": "Legacy cases by status",
+}
+
+
+def record(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS[(method, route, status)] += 1
+    bucket = DURATIONS[(method, route)]
+    bucket[0] += seconds
+    bucket[1] += 1
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+async def exposition() -> str:
+    """The Prometheus text format (version 0.0.4)."""
+    lines = ["# HELP heirline_http_requests_total Requests answered by this process",
+             "# TYPE heirline_http_requests_total counter"]
+    for (method, route, status), count in sorted(REQUESTS.items()):
+        lines.append(f'heirline_http_requests_total{{method="{method}",route="{_label(route)}",status="{status}"}} {count}')
+    lines += ["# HELP heirline_http_request_seconds Time spent answering, by route",
+              "# TYPE heirline_http_request_seconds summary"]
+    for (method, route), (seconds, count) in sorted(DURATIONS.items()):
+        labels = f'method="{method}",route="{_label(route)}"'
+        lines.append(f"heirline_http_request_seconds_sum{{{labels}}} {seconds:.6f}")
+        lines.append(f"heirline_http_request_seconds_count{{{labels}}} {count}")
+    for name, sql in STATE_QUERIES.items():
+        lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge"]
+        for row in await run_sql(sql):
+            lines.append(f'{name}{{status="{_label(str(row["status"]))}"}} {row["n"]}')
+    oldest = await run_sql("SELECT min(next_attempt_at) AS at FROM notice WHERE status IN ('pending', 'sending')")
+    age = 0.0
+    if oldest and oldest[0]["at"] is not None:
+        at = oldest[0]["at"]
+        if isinstance(at, str):
+            import datetime as dt
+
+            at = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=dt.timezone.utc)
+        age = max(0.0, (now() - at).total_seconds())
+    lines += ["# HELP heirline_oldest_pending_notice_seconds Age of the oldest notice waiting for delivery",
+              "# TYPE heirline_oldest_pending_notice_seconds gauge", f"heirline_oldest_pending_notice_seconds {age:.0f}",
+              "# HELP heirline_process_start_time_seconds Start of this process",
+              "# TYPE heirline_process_start_time_seconds gauge", f"heirline_process_start_time_seconds {STARTED:.0f}"]
+    return "\n".join(lines) + "\n"

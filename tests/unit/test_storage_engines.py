@@ -1,0 +1,60 @@
+"""Engine selection, including the distributed engine, and the translation of serialization failures."""
+
+from __future__ import annotations
+
+import pytest
+from piccolo.engine.cockroach import CockroachEngine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from app.errors import Contention
+from app.storage.engine import make_engine, write_transaction
+
+
+@pytest.mark.filterwarnings("ignore::Warning")  # Piccolo asks each new engine for its server version
+def test_engines_by_url():
+    assert isinstance(make_engine("sqlite:///var/x.db"), SQLiteEngine)
+    postgres = make_engine("postgresql://u@h:5432/db")
+    assert type(postgres) is PostgresEngine
+    cockroach = make_engine("cockroachdb://root@h:26257/heirline?sslmode=verify-full")
+    assert isinstance(cockroach, CockroachEngine)
+    assert cockroach.config["dsn"] == "postgresql://root@h:26257/heirline?sslmode=verify-full"
+    with pytest.raises(ValueError):
+        make_engine("mysql://u@h/db")
+
+
+class SerializationFailure(Exception):
+    sqlstate = "40001"  # what asyncpg raises for PostgreSQL's and CockroachDB's retryable aborts
+
+
+async def test_a_serialization_failure_becomes_a_retryable_contention(db):
+    with pytest.raises(Contention) as caught:
+        async with write_transaction():
+            raise SerializationFailure("restart transaction")
+    assert caught.value.status == 503 and caught.value.retry_after == 1
+
+
+async def test_the_hook_batch_retries_contention(db, monkeypatch):
+    from app.services import lifecycle
+
+    calls = {"n": 0}
+    real = lifecycle._Batch.run
+
+    async def flaky(self, events):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SerializationFailure("restart transaction")
+        return await real(self, events)
+
+    monkeypatch.setattr(lifecycle._Batch, "run", flaky)
+    import json
+
+    from app.storage.tables import Carrier, NumberEvent
+    from tests.support import event_body, make_carrier
+
+    await make_carrier()
+    carrier = await Carrier.select().first()
+    event = lifecycle.parse_payload(json.loads(event_body("number.disconnected", "+8613800138000")), "msg_1", "CN", "CN")
+    outcomes = await lifecycle.apply(carrier, [event])
+    assert calls["n"] == 2 and [o.result for o in outcomes] == ["applied"]
+    assert await NumberEvent.count() == 1  # applied once, after the retry
