@@ -478,8 +478,8 @@ async def _live_grants(account_id: uuid.UUID, moment: dt.datetime) -> list[dict]
     return await HandoverGrant.select(
         HandoverGrant.id, HandoverGrant.case, HandoverGrant.expires_at, HandoverGrant.case.owner.as_alias("owner"),
         HandoverGrant.case.owner.tenure.number.e164.as_alias("e164")).where(
-        (HandoverGrant.account == account_id) & (HandoverGrant.expires_at > moment)
-        & (HandoverGrant.case.status == CaseStatus.EXECUTING.value))
+        (HandoverGrant.account == account_id) & (HandoverGrant.expires_at > moment)  # done accounts stay visible
+        & HandoverGrant.case.status.is_in([CaseStatus.EXECUTING.value, CaseStatus.COMPLETED.value]))
 
 
 _ITEM_COLUMNS = (HandoverItem.id, HandoverItem.grant, HandoverItem.done_at, HandoverItem.binding,
@@ -541,7 +541,8 @@ async def mark_done(account_id: uuid.UUID, item_id: object) -> dict:
                            owner_id=grant["owner"], detail={"item": str(row["id"])})
         open_items = await HandoverItem.count().where(
             (HandoverItem.grant.case == grant["case"]) & HandoverItem.done_at.is_null())
-        if open_items == 0:
+        status = (await LegacyCase.select(LegacyCase.status).where(LegacyCase.id == grant["case"]).first())["status"]
+        if open_items == 0 and status == CaseStatus.EXECUTING.value:
             await _cas(grant["case"], CaseStatus.EXECUTING, CaseEvent.ALL_DONE)
             await audit.record("legacy:complete", actor="system", subject=f"legacy:{grant['case']}",
                                owner_id=grant["owner"], detail={"why": "all accounts handled"})
@@ -587,6 +588,8 @@ async def _timer_move(case: dict, event: CaseEvent, action: str, settle: bool = 
             await _cas(case["id"], case["status"], event)
             if settle:
                 await _settle_held(case["owner"], approve=False)
+            if event is CaseEvent.ACCESS_END:  # the heirs' access ends with the case, whatever the clock says
+                await HandoverGrant.update({HandoverGrant.expires_at: now()}).where(HandoverGrant.case == case["id"])
             await audit.record(action, actor="worker", subject=f"legacy:{case['id']}", owner_id=case["owner"])
     except InvalidState:  # a person or another worker moved it first
         return 0

@@ -83,7 +83,8 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     # the owner confirms her and leaves her one account with instructions, and unbinds another
     await owner_log_in(driver, server)
     click(driver, "confirm-heir-1")
-    wait_for_path(driver, "/inventory")
+    WebDriverWait(driver, 15).until(  # the same path: wait for the new page, not the old one
+        lambda d: d.find_element(By.CSS_SELECTOR, "li.heir").get_attribute("data-status") == "confirmed")
     for slug, disposition, instructions in (("wechat", "handover", SECRET), ("alipay", "unbind", "")):
         click(driver, "add-binding")
         wait_for_path(driver, "/bindings/new")
@@ -96,6 +97,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
             fill(driver, "instructions", instructions)
         click(driver, "save-binding")
         wait_for_path(driver, "/inventory")
+        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr.binding[data-platform="{slug}"]'))
     log_out(driver)
 
     # the heir reports the death
@@ -122,8 +124,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     scan.write_bytes(PNG)
     driver.find_element(By.ID, "evidence-file").send_keys(str(scan))
     click(driver, "upload-evidence")
-    wait_for_path(driver, "/heir")
-    assert "Death certificate" in driver.find_element(By.CSS_SELECTOR, "ul.evidence").text
+    WebDriverWait(driver, 15).until(lambda d: "Death certificate" in d.find_element(By.CSS_SELECTOR, "ul.evidence").text)
     log_out(driver)
     case = await LegacyCase.select(LegacyCase.id, LegacyCase.veto_ends_at).where(
         LegacyCase.status == "challenge").first()
@@ -138,8 +139,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     click(driver, "evidence-verified")
     fill(driver, "decision-reason", "certificate checked with the registry office")
     click(driver, "decide")
-    wait_for_path(driver, f"/review/{case['id']}")
-    assert driver.find_element(By.ID, "review-status").text == "Approved, in progress"
+    WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "review-status").text == "Approved, in progress")
     log_out(driver)
 
     await account_log_in(driver, server, HEIR_EMAIL, HEIR_PASSWORD, "/heir")
@@ -147,6 +147,6 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     assert [r.get_attribute("data-platform") for r in rows] == ["wechat"]
     assert rows[0].find_element(By.CSS_SELECTOR, ".instructions").text == SECRET
     click(driver, "done-wechat")
-    wait_for_path(driver, "/heir")
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.handover .done"))
     driver.save_screenshot(os.path.join(os.environ.get("HEIRLINE_SCREENSHOTS", "/tmp"), "heirline-handover.png"))
     assert (await LegacyCase.select(LegacyCase.status).where(LegacyCase.id == case["id"]).first())["status"] == "completed"
