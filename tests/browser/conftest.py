@@ -24,6 +24,7 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
@@ -90,5 +91,14 @@ def click(driver, element_id: str) -> None:
     driver.find_element(By.ID, element_id).click()
 
 
+def wait_until(driver, condition, timeout: float = 15):
+    """Wait for `condition(driver)` while the page may be replaced under us.
+
+    A form post swaps the document: an element found on the old page goes stale and the new
+    one may not exist yet. Both mean "not yet", never a failure.
+    """
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(condition)
+
+
 def wait_for_path(driver, path: str) -> None:
-    WebDriverWait(driver, 15).until(lambda d: d.current_url.split("#")[0].split("?")[0].endswith(path))
+    wait_until(driver, lambda d: d.current_url.split("#")[0].split("?")[0].endswith(path))

@@ -8,11 +8,11 @@ import os
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from app.services import accounts, legacy
 from app.storage.tables import LegacyCase
-from tests.browser.conftest import click, fill, wait_for_path
+from tests.browser.conftest import click, fill, wait_for_path, wait_until
 from tests.support import PNG, last_code, last_link, messages_to
 
 pytestmark = pytest.mark.browser
@@ -83,7 +83,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     # the owner confirms her and leaves her one account with instructions, and unbinds another
     await owner_log_in(driver, server)
     click(driver, "confirm-heir-1")
-    WebDriverWait(driver, 15).until(  # the same path: wait for the new page, not the old one
+    wait_until(driver,   # the same path: wait for the new page, not the old one
         lambda d: d.find_element(By.CSS_SELECTOR, "li.heir").get_attribute("data-status") == "confirmed")
     for slug, disposition, instructions in (("wechat", "handover", SECRET), ("alipay", "unbind", "")):
         click(driver, "add-binding")
@@ -97,7 +97,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
             fill(driver, "instructions", instructions)
         click(driver, "save-binding")
         wait_for_path(driver, "/inventory")
-        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr.binding[data-platform="{slug}"]'))
+        wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr.binding[data-platform="{slug}"]'))
     log_out(driver)
 
     # the heir reports the death
@@ -113,7 +113,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     assert len(alerts) == 1 and not [m for m in await messages_to(OWNER_E164) if "/veto/" in m["body"]]
     driver.get(f"{server}/veto/{await last_link(OWNER_EMAIL, '/veto/')}")
     click(driver, "veto-confirm")
-    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "veto-done"))
+    wait_until(driver, lambda d: d.find_elements(By.ID, "veto-done"))
     assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "vetoed"
 
     # a second claim, with evidence, is approved after the window
@@ -124,7 +124,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     scan.write_bytes(PNG)
     driver.find_element(By.ID, "evidence-file").send_keys(str(scan))
     click(driver, "upload-evidence")
-    WebDriverWait(driver, 15).until(lambda d: "Death certificate" in d.find_element(By.CSS_SELECTOR, "ul.evidence").text)
+    wait_until(driver, lambda d: "Death certificate" in d.find_element(By.CSS_SELECTOR, "ul.evidence").text)
     log_out(driver)
     case = await LegacyCase.select(LegacyCase.id, LegacyCase.veto_ends_at).where(
         LegacyCase.status == "challenge").first()
@@ -139,7 +139,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     click(driver, "evidence-verified")
     fill(driver, "decision-reason", "certificate checked with the registry office")
     click(driver, "decide")
-    WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "review-status").text == "Approved, in progress")
+    wait_until(driver, lambda d: d.find_element(By.ID, "review-status").text == "Approved, in progress")
     log_out(driver)
 
     await account_log_in(driver, server, HEIR_EMAIL, HEIR_PASSWORD, "/heir")
@@ -147,6 +147,6 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     assert [r.get_attribute("data-platform") for r in rows] == ["wechat"]
     assert rows[0].find_element(By.CSS_SELECTOR, ".instructions").text == SECRET
     click(driver, "done-wechat")
-    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.handover .done"))
+    wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.handover .done"))
     driver.save_screenshot(os.path.join(os.environ.get("HEIRLINE_SCREENSHOTS", "/tmp"), "heirline-handover.png"))
     assert (await LegacyCase.select(LegacyCase.status).where(LegacyCase.id == case["id"]).first())["status"] == "completed"

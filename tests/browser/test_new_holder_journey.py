@@ -8,10 +8,9 @@ import os
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app.storage.tables import Notice
-from tests.browser.conftest import click, fill, wait_for_path
+from tests.browser.conftest import click, fill, wait_for_path, wait_until
 from tests.support import last_code
 from tests.web.test_recycling import PHONE, auth, recycled  # noqa: F401 (the fixture)
 
@@ -35,7 +34,7 @@ async def test_new_holder_checks_the_number_and_asks_for_unbinding(server, brows
     assert "WeChat" not in driver.page_source and "微信" not in driver.page_source
 
     click(driver, "request-unbinding")
-    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "unbind-progress"))
+    wait_until(driver, lambda d: d.find_elements(By.ID, "unbind-progress"))
     assert "2 个应用中已有 0 个完成" in driver.find_element(By.ID, "unbind-progress").text
 
     # WeChat unbinds, as the RISC event asked

@@ -7,9 +7,9 @@ import os
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-from tests.browser.conftest import click, fill, wait_for_path
+from tests.browser.conftest import click, fill, wait_for_path, wait_until
 from tests.support import last_code
 
 pytestmark = pytest.mark.browser
@@ -73,7 +73,7 @@ async def test_sign_up_two_bindings_log_out_and_in(server, browser, lang):
     fill(browser, "code", await last_code(journey["e164"]))
     click(browser, "login-submit")
     wait_for_path(browser, "/inventory")
-    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr.binding")))
+    wait_until(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "tr.binding")))
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.binding")) == 2
     assert browser.find_element(By.TAG_NAME, "h1").text == journey["title"]
     browser.save_screenshot(os.path.join(os.environ.get("HEIRLINE_SCREENSHOTS", "/tmp"), f"heirline-inventory-{lang}.png"))
