@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -154,7 +155,12 @@ async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency:
             "statuses": statuses}
 
 
+RESULTS: dict[str, list[tuple[float, float, str]]] = {}  # "engine: figure" -> (ours, raw, unit) per run
+ENGINE = [""]
+
+
 def report(name: str, ours: float, raw: float, unit: str, extra: str = "") -> None:
+    RESULTS.setdefault(f"{ENGINE[0]}: {name}", []).append((ours, raw, unit))
     ratio = ours / raw if raw else float("nan")
     print(f"  {name:46} ours {ours:>11,.0f} {unit:10} raw driver {raw:>11,.0f} {unit:10} ratio {ratio:5.2f}"
           + (f"   {extra}" if extra else ""), flush=True)
@@ -598,22 +604,32 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=1, help="run each workload N times and print the medians")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     print(f"Heirline benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"SQLite {sqlite3.sqlite_version}", flush=True)
     for engine in engines:
-        if args.workload in ("ingest", "all"):
-            bench_ingest(engine, args.events, args.concurrency)
-        if args.workload in ("import", "all"):
-            bench_import(engine, args.rows)
-        if args.workload in ("clearance", "all"):
-            bench_clearance(engine, args.numbers, args.requests, args.concurrency)
-        if args.workload in ("fanout", "all"):
-            bench_fanout(engine, 500, 20)
-        if args.workload in ("memory", "all"):
-            bench_memory(engine, max(args.numbers))
-
+        ENGINE[0] = engine
+        for _ in range(args.repeat):
+            if args.workload in ("ingest", "all"):
+                bench_ingest(engine, args.events, args.concurrency)
+            if args.workload in ("import", "all"):
+                bench_import(engine, args.rows)
+            if args.workload in ("clearance", "all"):
+                bench_clearance(engine, args.numbers, args.requests, args.concurrency)
+            if args.workload in ("fanout", "all"):
+                bench_fanout(engine, 500, 20)
+            if args.workload in ("memory", "all"):
+                bench_memory(engine, max(args.numbers))
+    if args.repeat > 1:
+        print(f"\nMedians of {args.repeat} runs")
+        for name, runs in RESULTS.items():
+            ours = statistics.median(r[0] for r in runs)
+            raw = statistics.median(r[1] for r in runs)
+            spread = ", ".join(f"{r[0]:,.0f}" for r in runs)
+            print(f"  {name:56} ours {ours:>11,.0f} {runs[0][2]:10} raw driver {raw:>11,.0f}"
+                  f" ratio {ours / raw if raw else float('nan'):5.2f}   runs: {spread}")
 
 if __name__ == "__main__":
     main()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneNumber, PhoneNumberType
 
 from app.errors import InvalidNumber
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+# already E.164 and no leading zero after the country code: what carriers' files and the hook carry
+_CANONICAL = re.compile(r"\+([1-9]\d{6,14})")
 
 
 @dataclass(frozen=True)
@@ -29,16 +32,36 @@ def normalize(raw: object, default_region: str = "CN") -> Number:
     text = raw.strip()
     if len(text) > 32:
         raise InvalidNumber("phone number is too long", field="phone_number")
-    try:
-        parsed = phonenumbers.parse(text, default_region)
-    except NumberParseException as exc:
-        raise InvalidNumber(f"not a phone number: {exc}", field="phone_number") from exc
-    if not phonenumbers.is_valid_number(parsed):
+    parsed = _parse_canonical(text)
+    if parsed is None:
+        try:
+            parsed = phonenumbers.parse(text, default_region)
+        except NumberParseException as exc:
+            raise InvalidNumber(f"not a phone number: {exc}", field="phone_number") from exc
+    kind = phonenumbers.number_type(parsed)  # UNKNOWN exactly when the number is not valid for its country
+    if kind is PhoneNumberType.UNKNOWN:
         raise InvalidNumber("not a valid phone number for its country", field="phone_number")
-    if phonenumbers.number_type(parsed) not in MOBILE_TYPES:
+    if kind not in MOBILE_TYPES:
         raise InvalidNumber("not a mobile number", field="phone_number")
     region = phonenumbers.region_code_for_number(parsed) or default_region
     return Number(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), region)
+
+
+def _parse_canonical(text: str) -> PhoneNumber | None:
+    """``+<country code><national number>`` split without the general parser (a tenth of its cost,
+    which matters for million-row files); anything else, or a leading zero, takes the general path."""
+    match = _CANONICAL.fullmatch(text)
+    if match is None:
+        return None
+    digits = match.group(1)
+    for length in (1, 2, 3):
+        code = int(digits[:length])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[length:]
+            if not national or national[0] == "0":
+                return None
+            return PhoneNumber(country_code=code, national_number=int(national))
+    return None
 
 
 def mask(e164: str) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from app.domain.release import NumberEvent
 from app.errors import HeirlineError, InvalidRequest
@@ -48,18 +49,46 @@ async def import_disconnections(carrier: dict, lines: Iterable[str],
     if [h.strip().lstrip("\ufeff").lower() for h in header] != HEADER:
         raise InvalidRequest("the first line must be the header " + ",".join(HEADER))
     summary = ImportSummary()
-    region = get_settings().default_region
     pending: list[tuple[int, lifecycle.EventInput]] = []
-    line = 1
+    writing: asyncio.Task | None = None  # one batch is written while the next is parsed
+    try:
+        for parsed, item in enumerate(_events(reader, carrier, summary), 1):
+            pending.append(item)
+            if parsed % 100 == 0:
+                await asyncio.sleep(0)  # let the batch being written go on
+            if len(pending) >= BATCH:
+                if writing is not None:
+                    await writing  # batches apply in file order, one at a time
+                writing = asyncio.create_task(_flush(carrier, pending, summary))
+                pending = []
+                if progress:
+                    progress(summary.rows)
+        if writing is not None:
+            await writing
+        if pending:
+            await _flush(carrier, pending, summary)
+    except BaseException:
+        if writing is not None and not writing.done():  # it commits whole or rolls back: never half-applied
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+        raise
+    if progress:
+        progress(summary.rows)
+    summary.rejected.sort()
+    return summary
+
+
+def _events(reader, carrier: dict, summary: ImportSummary) -> Iterator[tuple[int, lifecycle.EventInput]]:
+    """Each good row as (line, event); bad rows are counted and reported in ``summary``."""
+    region = get_settings().default_region
     while True:
         try:
             values = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
-            line = reader.line_num
             summary.rows += 1
-            summary.reject(line, f"not CSV: {exc}")
+            summary.reject(reader.line_num, f"not CSV: {exc}")
             continue
         line = reader.line_num
         if not values or not any(v.strip() for v in values):
@@ -75,18 +104,7 @@ async def import_disconnections(carrier: dict, lines: Iterable[str],
         except HeirlineError as exc:
             summary.reject(line, exc.detail)
             continue
-        pending.append((line, event))
-        if len(pending) >= BATCH:
-            await _flush(carrier, pending, summary)
-            pending = []
-            if progress:
-                progress(summary.rows)
-    if pending:
-        await _flush(carrier, pending, summary)
-    if progress:
-        progress(summary.rows)
-    summary.rejected.sort()
-    return summary
+        yield line, event
 
 
 async def _flush(carrier: dict, pending: list[tuple[int, lifecycle.EventInput]], summary: ImportSummary) -> None:

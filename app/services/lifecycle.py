@@ -26,7 +26,7 @@ from app.notify import Message, notifier
 from app.services import notices
 from app.services import legacy_alerts
 from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
-from app.storage.engine import insert_rows, lock_numbers, write_transaction
+from app.storage.engine import insert_rows, lock_numbers, where_in, write_transaction
 from app.storage.tables import (
     Binding,
     Carrier,
@@ -186,9 +186,9 @@ class _Batch:
         e164s = sorted({e.number.e164 for e in events})
         await self._ensure_numbers(events, e164s)
         await lock_numbers(e164s)
-        seen = {r["webhook_id"]: r["answer"] for r in await NumberEventRow.select(
-            NumberEventRow.webhook_id, NumberEventRow.answer
-        ).where((NumberEventRow.carrier == self.carrier_id) & NumberEventRow.webhook_id.is_in([e.key for e in events]))}
+        seen = {r["webhook_id"]: r["answer"] for r in await where_in(
+            "SELECT webhook_id, answer FROM number_event WHERE carrier = {} AND webhook_id IN ({})",
+            [e.key for e in events], self.carrier_id)}
         await self._load(e164s)
         if any(e.type is NumberEvent.PORTED_OUT for e in events):
             for row in await Carrier.select(Carrier.name, Carrier.id):
@@ -221,44 +221,38 @@ class _Batch:
     # ---- loading
 
     async def _ensure_numbers(self, events: list[EventInput], e164s: list[str]) -> None:
-        have = {r["e164"] for r in await PhoneNumber.select(PhoneNumber.e164).where(PhoneNumber.e164.is_in(e164s))}
+        have = {r["e164"] for r in await where_in("SELECT e164 FROM phone_number WHERE e164 IN ({})", e164s)}
         regions = {e.number.e164: e.number.region for e in events}
         self.inserted = {e for e in e164s if e not in have}
-        missing = [PhoneNumber(e164=e, region=regions[e], carrier=None) for e in sorted(self.inserted)]
-        for start in range(0, len(missing), 1000):
-            await PhoneNumber.insert(*missing[start:start + 1000]).on_conflict(
-                target=PhoneNumber.e164, action="DO NOTHING")
+        await insert_rows(PhoneNumber, [dict(e164=e, region=regions[e], carrier=None) for e in sorted(self.inserted)],
+                          on_conflict_ignore=True)
 
     async def _load(self, e164s: list[str]) -> None:
-        self.numbers = {r["e164"]: r for r in await PhoneNumber.select(
-            PhoneNumber.id, PhoneNumber.e164, PhoneNumber.carrier).where(PhoneNumber.e164.is_in(e164s))}
+        self.numbers = {r["e164"]: r for r in await where_in(
+            "SELECT id, e164, carrier FROM phone_number WHERE e164 IN ({})", e164s)}
         number_ids = [n["id"] for n in self.numbers.values()]
         self.tenures: dict[uuid.UUID, _Tenure] = {}
-        for row in await Tenure.select(Tenure.id, Tenure.number, Tenure.seq, Tenure.status).where(
-                Tenure.number.is_in(number_ids) & Tenure.ended_at.is_null()):
+        for row in await where_in("SELECT id, number, seq, status FROM tenure WHERE ended_at IS NULL AND"
+                                    " number IN ({})", number_ids):
             self.tenures[row["number"]] = _Tenure(row["id"], row["number"], row["seq"], TenureStatus(row["status"]))
         tenure_ids = [t.id for t in self.tenures.values()]
-        owners = {r["tenure"]: r for r in await Owner.select(Owner.id, Owner.tenure, Owner.locale).where(
-            Owner.tenure.is_in(tenure_ids) & (Owner.status == "active"))} if tenure_ids else {}
+        owners = {r["tenure"]: r for r in await where_in(
+            "SELECT id, tenure, locale FROM owner WHERE status = 'active' AND tenure IN ({})", tenure_ids)}
         for tenure in self.tenures.values():
             tenure.owner = owners.get(tenure.id)
         self.cases: dict[uuid.UUID, _Case] = {}  # open case by tenure
-        if tenure_ids:
-            rows = await ReleaseCase.select(ReleaseCase.id, ReleaseCase.tenure, ReleaseCase.status,
-                                            ReleaseCase.earliest_clear_at, ReleaseCase.blocked_until).where(
-                ReleaseCase.tenure.is_in(tenure_ids) & (ReleaseCase.status == CaseStatus.OPEN.value))
-            for row in rows:
-                self.cases[row["tenure"]] = _Case(row["id"], CaseStatus(row["status"]), row["earliest_clear_at"],
-                                                  row["blocked_until"])
-            if rows:
-                for task in await ReleaseTask.select(ReleaseTask.case, ReleaseTask.status, ReleaseTask.action).where(
-                        ReleaseTask.case.is_in([r["id"] for r in rows])):
-                    case = next(c for c in self.cases.values() if c.id == task["case"])
-                    case.tasks.append(rules.TaskView(TaskStatus(task["status"]), task["action"]))
-        self.holds = {r["number"]: r["blocked_until"] for r in await NumberHold.select(
-            NumberHold.number, NumberHold.blocked_until).where(
-            NumberHold.number.is_in(number_ids) & NumberHold.lifted_at.is_null()
-            & (NumberHold.blocked_until > self.now))}
+        rows = await where_in("SELECT id, tenure, status, earliest_clear_at, blocked_until FROM release_case"
+                                f" WHERE status = '{CaseStatus.OPEN.value}' AND tenure IN ({{}})", tenure_ids)
+        by_id: dict[uuid.UUID, _Case] = {}
+        for row in rows:
+            by_id[row["id"]] = self.cases[row["tenure"]] = _Case(
+                row["id"], CaseStatus(row["status"]), row["earliest_clear_at"], row["blocked_until"])
+        for task in await where_in('SELECT "case" AS case_id, status, action FROM release_task'
+                                     ' WHERE "case" IN ({})', list(by_id)):
+            by_id[task["case_id"]].tasks.append(rules.TaskView(TaskStatus(task["status"]), task["action"]))
+        self.holds = {r["number"]: r["blocked_until"] for r in await where_in(
+            "SELECT number, blocked_until FROM number_hold WHERE lifted_at IS NULL AND blocked_until > {}"
+            " AND number IN ({})", number_ids, self.now)}
         self.new_cases: list[tuple[dict, _Tenure]] = []
         self.cancelled_cases: list[uuid.UUID] = []
         self.carrier_updates: dict[uuid.UUID, uuid.UUID | None] = {}
@@ -414,9 +408,7 @@ class _Batch:
         for number_id, carrier_id in self.carrier_updates.items():
             by_carrier.setdefault(carrier_id, []).append(number_id)
         for carrier_id, number_ids in by_carrier.items():
-            for start in range(0, len(number_ids), 500):
-                await PhoneNumber.update({PhoneNumber.carrier: carrier_id}).where(
-                    PhoneNumber.id.is_in(number_ids[start:start + 500]))
+            await where_in("UPDATE phone_number SET carrier = {} WHERE id IN ({})", number_ids, carrier_id)
         new_tenures, changed = [], []
         for tenure in list(self.tenures.values()) + self.closed_tenures:
             if tenure.new:
@@ -458,7 +450,7 @@ class _Batch:
         used = {event.number.e164 for event, _, _ in applied}
         unused = [e for e in self.inserted if e not in used]
         if unused:
-            await PhoneNumber.delete().where(PhoneNumber.e164.is_in(unused))
+            await where_in("DELETE FROM phone_number WHERE e164 IN ({})", unused)
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -17,9 +17,9 @@ from app.domain import notices as rules
 from app.domain.release import CaseStatus, TaskStatus, TERMINAL_TASKS
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.settings import get_settings
-from app.storage.engine import insert_rows, write_transaction
+from app.storage.engine import insert_rows, where_in, write_transaction
 from app.storage.tables import (
-    CaseOutcome, Notice, Platform, ReleaseCase, ReleaseTask, Stream, StreamSubject,
+    CaseOutcome, Notice, Platform, ReleaseCase, ReleaseTask, Stream,
 )
 
 ACTIVE_STREAMS = ("enabled", "paused")
@@ -107,19 +107,22 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     issuer = get_settings().issuer
     moment = now()
     deactivated = rules.own_event(issuer, "identifier-deactivated")
-    cases = await ReleaseCase.select(*_CASE_COLUMNS).where(
-        ReleaseCase.id.is_in(case_ids) & (ReleaseCase.status == CaseStatus.OPEN.value) & ReleaseCase.notices_at.is_null())
+    cases = await where_in(
+        "SELECT c.id, c.reason, c.disconnected_at, c.earliest_clear_at, p.e164 FROM release_case c"
+        " JOIN phone_number p ON p.id = c.number WHERE c.status = {} AND c.notices_at IS NULL AND c.id IN ({})",
+        case_ids, CaseStatus.OPEN.value)
     if not cases:
         return 0
-    tasks = await ReleaseTask.select(*_TASK_COLUMNS).where(
-        ReleaseTask.case.is_in([c["id"] for c in cases])
-        & ReleaseTask.status.is_in([TaskStatus.PENDING.value, TaskStatus.HELD.value]))
+    tasks = await where_in(
+        'SELECT t.id, t."case", t.platform, t.action, t.status, a.email AS heir_email FROM release_task t'
+        ' LEFT JOIN heir a ON a.id = t.heir WHERE t.status IN ({}, {}) AND t."case" IN ({})',
+        [c["id"] for c in cases], TaskStatus.PENDING.value, TaskStatus.HELD.value)
     streams = await _streams_by_platform()
     all_platforms = {r["id"] for r in await Platform.select(Platform.id).where(Platform.default_subjects == "ALL")}
     subject_streams: dict[str, set[uuid.UUID]] = {}
     stream_platform = {s["id"]: p for p, s in streams.items()}
-    for row in await StreamSubject.select(StreamSubject.stream, StreamSubject.e164).where(
-            StreamSubject.e164.is_in([c["e164"] for c in cases])):
+    for row in await where_in("SELECT stream, e164 FROM ssf_subject WHERE e164 IN ({})",
+                              [c["e164"] for c in cases]):
         if row["stream"] in stream_platform:
             subject_streams.setdefault(row["e164"], set()).add(stream_platform[row["stream"]])
     by_case: dict[uuid.UUID, list[dict]] = {}
@@ -151,9 +154,7 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
                                   deadline=case["earliest_clear_at"]))
     await insert_rows(ReleaseTask, new_tasks)
     await insert_rows(Notice, outbox)
-    ids = [c["id"] for c in cases]
-    for start in range(0, len(ids), 500):
-        await ReleaseCase.update({ReleaseCase.notices_at: moment}).where(ReleaseCase.id.is_in(ids[start:start + 500]))
+    await where_in("UPDATE release_case SET notices_at = {} WHERE id IN ({})", [c["id"] for c in cases], moment)
     return len(outbox)
 
 

@@ -49,8 +49,10 @@ DB: Engine = make_engine(get_settings().database_url)
 
 
 async def run_sql(sql: str, *args: object) -> list[dict]:
-    """A parameterised statement (``{}`` placeholders) on the current transaction, if any."""
-    return await DB.run_querystring(QueryString(sql, *args))
+    """A parameterised statement (``{}`` placeholders) on the current transaction, if any; rows as dicts
+    on both engines (asyncpg answers with read-only records)."""
+    rows = await DB.run_querystring(QueryString(sql, *args))
+    return [dict(row) for row in rows] if rows and not isinstance(rows[0], dict) else rows
 
 
 def is_sqlite(engine: Engine | None = None) -> bool:
@@ -192,7 +194,7 @@ async def lock_numbers(e164s: list[str]) -> None:
                       " ORDER BY e164 FOR UPDATE", *e164s)
 
 
-async def insert_rows(table, rows: list[dict], chunk: int = 5000) -> None:
+async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ignore: bool = False) -> None:
     """Bulk insert plain dicts with the driver's executemany, inside the current write transaction.
 
     The fast path for hot tables (hook ingest, bulk import, notices): no Piccolo row objects, one
@@ -210,6 +212,8 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000) -> None:
     else:
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
     sql = f'INSERT INTO "{table._meta.tablename}" ({quoted}) VALUES ({placeholders})'
+    if on_conflict_ignore:  # a row another writer inserted first stays as it is
+        sql += " ON CONFLICT DO NOTHING"
     keys = [c._meta.name for c in columns]
     values = []
     for row in rows:
@@ -253,6 +257,19 @@ async def read_rows(sql: str, *args: object) -> list[dict]:
     if is_sqlite():
         return _sqlite_reader().execute(sql.replace("{}", "?"), args).fetchall()
     return await DB.run_querystring(QueryString(sql, *args))
+
+
+async def where_in(sql: str, values: list, *before: object) -> list[dict]:
+    """``sql`` (a SELECT, UPDATE or DELETE) with its last ``{}`` expanded to one placeholder per value, run
+    on the current transaction; no query at all for no values. ``before`` fills the earlier ``{}``.
+
+    The batch paths' lookups by up to a few thousand keys: Piccolo's ``is_in`` costs about 10 us per value
+    in Python, this a tenth of that.
+    """
+    if not values:
+        return []
+    head, _, tail = sql.rpartition("{}")
+    return await run_sql(head + placeholders(len(values)) + tail, *before, *values)
 
 
 def placeholders(count: int) -> str:

@@ -65,7 +65,7 @@ class Tenure(Table, db=DB):
     """One holder's time with a number, from activation to reassignment."""
 
     id = UUID(primary_key=True)
-    number = ForeignKey(PhoneNumber, on_delete=OnDelete.restrict, index=True)
+    number = ForeignKey(PhoneNumber, on_delete=OnDelete.restrict)  # indexed by (number, seq)
     seq = Integer()
     status = Varchar(length=16, default="active")
     started_at = Timestamptz(default=TimestamptzNow())
@@ -158,7 +158,7 @@ class NumberEvent(Table, db=DB, tablename="number_event"):
     """Every carrier event, kept for good: ``webhook-id`` is deduplicated per carrier forever."""
 
     id = UUID(primary_key=True)
-    carrier = ForeignKey(Carrier, on_delete=OnDelete.restrict, index=True)
+    carrier = ForeignKey(Carrier, on_delete=OnDelete.restrict)  # indexed by (carrier, webhook_id)
     webhook_id = Varchar(length=200)
     type = Varchar(length=32)
     e164 = Varchar(length=16, index=True)

@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from app.domain.numbers import mask, normalize
+from app.domain.numbers import MOBILE_TYPES, mask, normalize
 from app.errors import InvalidNumber
 
 
@@ -38,3 +38,36 @@ def test_normalize_never_crashes(text):
     except InvalidNumber:
         return
     assert number.e164.startswith("+") and number.e164[1:].isdigit()
+
+
+def _general(text: str):
+    """The same question answered by the general parser only (the path before the E.164 shortcut)."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in MOBILE_TYPES:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@pytest.mark.parametrize("text", ["+8613800138000", "+14155552671", "+447700900123", "+393123456789",
+                                  "+390612345678", "+8601380013800", "+2250701234567", "+99912345678"])
+def test_e164_shortcut_agrees_with_the_general_parser(text):
+    try:
+        ours = normalize(text, "CN").e164
+    except InvalidNumber:
+        ours = None
+    assert ours == _general(text)
+
+
+@given(st.one_of(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True),
+                 st.from_regex(r"\+(861[3-9]|1[2-9][0-9]{2}[2-9]|447|393)[0-9]{7,9}", fullmatch=True)))
+def test_e164_shortcut_agrees_on_any_digits(text):
+    try:
+        ours = normalize(text, "CN").e164
+    except InvalidNumber:
+        ours = None
+    assert ours == _general(text)
