@@ -1,4 +1,4 @@
-"""The wording of the messages people receive about heirs and legacy cases, in both languages.
+"""The wording of the messages people receive (their number's events, heirs, legacy cases), in both languages.
 
 One place for every text, so that translations stay side by side. Placeholders are filled by
 :func:`compose`; links are absolute, built from ``HEIRLINE_ISSUER`` (the public base URL).
@@ -10,6 +10,14 @@ from app.notify.base import Message
 from app.settings import get_settings
 
 LETTERS: dict[str, dict[str, tuple[str, str]]] = {
+    "number_suspended": {
+        "zh": ("您的号码已被停机", "运营商报告您的号码 {number} 已停机。如果不是您本人的安排，请尽快联系运营商；号码注销前，您在 Heirline 登记的账户安排不会执行。"),
+        "en": ("Your number was suspended", "Your carrier reports that {number} is suspended. If you did not expect this, contact your carrier: nothing in your Heirline plan runs until the number is cancelled."),
+    },
+    "number_disconnected": {
+        "zh": ("您的号码已注销", "运营商报告您的号码 {number} 已注销。Heirline 将按您的安排通知各个应用。如有误，请立即联系运营商恢复号码。"),
+        "en": ("Your number was cancelled", "Your carrier reports that {number} was cancelled. Heirline will tell the apps what your plan says. If this is a mistake, ask your carrier to restore the number now."),
+    },
     "heir_invitation": {
         "zh": ("{owner} 邀请您成为 Heirline 继承人",
                "{name}，您好：\n\n号码 {owner} 的主人在 Heirline 指定您为{role}。接受邀请后，如有一天需要，您可以依照 TA 的安排接收指定给您的账户。\n\n接受邀请（{days} 天内有效）：{link}\n\n如果您不认识对方，请忽略本邮件。"),

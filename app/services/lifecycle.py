@@ -22,11 +22,12 @@ from app.domain import release as rules
 from app.domain.numbers import Number, mask, normalize
 from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
 from app.errors import AccessDenied, Conflict, Contention, HeirlineError, InvalidRequest
-from app.notify import Message, notifier
+from app.notify import letters, notifier
 from app.services import notices
 from app.services import legacy_alerts
 from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
 from app.storage.engine import insert_rows, lock_numbers, where_in, write_transaction
+from app.storage.ids import new_id
 from app.storage.tables import (
     Binding,
     Carrier,
@@ -272,7 +273,7 @@ class _Batch:
             raise AccessDenied("this number is held by another carrier")
         tenure = self.tenures.get(number["id"])
         if tenure is None:
-            tenure = _Tenure(uuid.uuid4(), number["id"], 1, TenureStatus.ACTIVE, new=True)
+            tenure = _Tenure(new_id(), number["id"], 1, TenureStatus.ACTIVE, new=True)
         next_status = rules.transition(tenure.status, event.type)  # InvalidState (409) when impossible
         self.tenures[number["id"]] = tenure
         tenure.status = next_status
@@ -309,7 +310,7 @@ class _Batch:
             case_ref = self.cases.pop(tenure.id, None)
             tenure.changes["ended_at"] = event.occurred_at
             self.closed_tenures.append(tenure)
-            successor = _Tenure(uuid.uuid4(), number["id"], tenure.seq + 1, TenureStatus.ACTIVE, new=True)
+            successor = _Tenure(new_id(), number["id"], tenure.seq + 1, TenureStatus.ACTIVE, new=True)
             successor.changes["status"] = TenureStatus.ACTIVE.value
             successor.changes["started_at"] = event.occurred_at  # the holder changed then (recycling checks)
             self.tenures[number["id"]] = successor
@@ -329,7 +330,7 @@ class _Batch:
     def _open_case(self, event: EventInput, number: dict, tenure: _Tenure) -> _Case:
         timing = rules.release_timing(event.jurisdiction, event.reason, event.line_class, event.occurred_at,
                                       event.aging_ends_at)
-        case = _Case(uuid.uuid4(), CaseStatus.OPEN, timing.earliest_clear_at, timing.blocked_until, new=True)
+        case = _Case(new_id(), CaseStatus.OPEN, timing.earliest_clear_at, timing.blocked_until, new=True)
         self.cases[tenure.id] = case
         row = dict(
             id=case.id, number=number["id"], tenure=tenure.id, carrier=self.carrier_id, reason=event.reason.value,
@@ -463,18 +464,6 @@ def _dump(answer: dict) -> str:
 
 # ---------------------------------------------------------------- alerts to owners
 
-ALERTS = {
-    "suspended": {
-        "zh": ("您的号码已被停机", "运营商报告您的号码 {number} 已停机。如果不是您本人的安排，请尽快联系运营商；号码注销前，您在 Heirline 登记的账户安排不会执行。"),
-        "en": ("Your number was suspended", "Your carrier reports that {number} is suspended. If you did not expect this, contact your carrier: nothing in your Heirline plan runs until the number is cancelled."),
-    },
-    "disconnected": {
-        "zh": ("您的号码已注销", "运营商报告您的号码 {number} 已注销。Heirline 将按您的安排通知各个应用。如有误，请立即联系运营商恢复号码。"),
-        "en": ("Your number was cancelled", "Your carrier reports that {number} was cancelled. Heirline will tell the apps what your plan says. If this is a mistake, ask your carrier to restore the number now."),
-    },
-}
-
-
 async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
     """Tell each owner on every channel: e-mail and second numbers, and for a suspension the number too."""
     if not alerts:
@@ -487,12 +476,11 @@ async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
     locales = {r["id"]: r["locale"] for r in await Owner.select(Owner.id, Owner.locale).where(Owner.id.is_in(owner_ids))}
     messages = []
     for owner_id, kind, number in alerts:
-        subject, body = ALERTS[kind].get(locales.get(owner_id, "zh"), ALERTS[kind]["en"])
-        body = body.format(number=mask(number.e164))
         targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner_id, [])]
         if kind == "suspended":
             targets.append((number.e164, "sms"))
-        messages += [Message(address, channel, subject, body) for address, channel in targets]
+        messages += [letters.compose(f"number_{kind}", locales.get(owner_id, "zh"), address, channel,
+                                     number=mask(number.e164)) for address, channel in targets]
     # an alert that cannot go out must not undo the carrier's event: it is logged for the operator
     for message, exc in await notifier().send_all(messages):
         log.error("alert by %s failed: %s", message.channel, exc)

@@ -18,6 +18,7 @@ from app.domain.release import CaseStatus, TaskStatus, TERMINAL_TASKS
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.settings import get_settings
 from app.storage.engine import insert_rows, where_in, write_transaction
+from app.storage.ids import new_id
 from app.storage.tables import (
     CaseOutcome, Notice, Platform, ReleaseCase, ReleaseTask, Stream,
 )
@@ -146,7 +147,7 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
             stream = streams.get(platform_id)
             if stream is None or not _wants(stream, deactivated):
                 continue
-            task = dict(id=uuid.uuid4(), case=case["id"], platform=platform_id, action="unbind", created_at=moment,
+            task = dict(id=new_id(), case=case["id"], platform=platform_id, action="unbind", created_at=moment,
                         updated_at=moment)
             new_tasks.append(task)
             outbox.append(_notice(stream, platform_id, case=case, task_id=task["id"], event=deactivated,

@@ -14,11 +14,12 @@ import fcntl
 import os
 import sqlite3
 import weakref
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 from urllib.parse import unquote, urlparse
 
 import anyio.to_thread
 from piccolo.columns.defaults.base import Default
+from piccolo.columns.defaults.uuid import UUID4
 from piccolo.engine.base import Engine
 from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
@@ -27,6 +28,7 @@ from piccolo.querystring import QueryString
 
 from app.errors import Conflict, Contention
 from app.settings import get_settings
+from app.storage.ids import new_id
 
 
 def make_engine(url: str) -> Engine:
@@ -215,21 +217,25 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
     if on_conflict_ignore:  # a row another writer inserted first stays as it is
         sql += " ON CONFLICT DO NOTHING"
     keys = [c._meta.name for c in columns]
-    values = []
-    for row in rows:
-        record = []
-        for key, column in zip(keys, columns, strict=True):
-            if key in row:
-                record.append(row[key])
-                continue
-            value = column.get_default_value()
-            record.append(value.python() if isinstance(value, Default) else value)
-        values.append(tuple(record))
+    defaults = [_default_maker(c) for c in columns]
+    values = [tuple(row[key] if key in row else make() for key, make in zip(keys, defaults, strict=True))
+              for row in rows]
     transaction = DB.current_transaction.get()
     if transaction is None:
         raise RuntimeError("insert_rows runs inside write_transaction()")
     for start in range(0, len(values), chunk):
         await transaction.connection.executemany(sql, values[start:start + chunk])
+
+
+def _default_maker(column) -> Callable[[], object]:
+    """What fills a column a row leaves out: a time-ordered id for a UUID primary key (see
+    :mod:`app.storage.ids`), else the Piccolo default, computed per row."""
+    value = column.get_default_value()
+    if column._meta.primary_key and isinstance(value, UUID4):
+        return new_id
+    if isinstance(value, Default):
+        return value.python
+    return lambda: value
 
 
 # ---------------------------------------------------------------- fast reads

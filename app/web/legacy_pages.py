@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -19,15 +18,14 @@ from app.domain.legacy import VETO_PRESETS
 from app.errors import HeirlineError, InvalidRequest, PayloadTooLarge
 from app.services import accounts, heirs, legacy
 from app.services.accounts import Principal
-from app.settings import get_settings
 from app.web.auth import (
     SESSION_COOKIE, account_page_principal, client_of, page_principal, reviewer_page_principal,
     stepped_up_page_principal,
 )
-from app.web.pages import _error_text, _safe_next, _sign, lang_of, page, session_cookie
+from app.web import login_cookie
+from app.web.pages import _error_text, _safe_next, lang_of, page, session_cookie
 
 PENDING_ACCOUNT_COOKIE = "heirline_account_login"
-PENDING_TTL = 600
 
 
 class PasswordForm(Struct):
@@ -61,19 +59,12 @@ class VetoDaysForm(Struct):
 
 
 def _pending_cookie(account_id: uuid.UUID) -> Cookie:
-    payload = f"{account_id}|{int(time.time()) + PENDING_TTL}"
-    return Cookie(key=PENDING_ACCOUNT_COOKIE, value=f"{payload}|{_sign(payload)}", path="/accounts", httponly=True,
-                  samesite="lax", secure=get_settings().cookie_secure, max_age=PENDING_TTL)
+    return login_cookie.issue(PENDING_ACCOUNT_COOKIE, "/accounts", str(account_id))
 
 
 def _pending(request: Request) -> uuid.UUID | None:
-    import hmac
-
-    payload, _, signature = request.cookies.get(PENDING_ACCOUNT_COOKIE, "").rpartition("|")
-    if not payload or not hmac.compare_digest(_sign(payload), signature):
-        return None
-    account_id, expires = payload.split("|")
-    return uuid.UUID(account_id) if int(expires) >= time.time() else None
+    fields = login_cookie.read(request, PENDING_ACCOUNT_COOKIE)
+    return uuid.UUID(fields[0]) if fields else None
 
 
 def _next_for(principal_reviewer: bool, target: str | None) -> str:
@@ -150,7 +141,7 @@ class LegacyPublicPages(Controller):
         except HeirlineError as exc:
             return page(request, "account_login_verify", status=exc.status, error=_error_text(request, exc),
                         next=data.next)
-        gone = Cookie(key=PENDING_ACCOUNT_COOKIE, value="", path="/accounts", max_age=0)
+        gone = login_cookie.clear(PENDING_ACCOUNT_COOKIE, "/accounts")
         return Redirect(path=_next_for(account["is_reviewer"], data.next), status_code=303,
                         cookies=[session_cookie(token), gone])
 

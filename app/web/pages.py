@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
-import time
 import uuid
-from hashlib import sha256
 from typing import Any
 from urllib.parse import quote
 
@@ -26,10 +23,10 @@ from app.settings import get_settings
 from app.web.auth import (
     SESSION_COOKIE, client_of, optional_page_principal, page_principal, stepped_up_page_principal,
 )
+from app.web import login_cookie
 from app.web.i18n import LANGUAGES, gettext, negotiate
 
 PENDING_LOGIN_COOKIE = "heirline_login"
-PENDING_TTL = 600
 
 
 def lang_of(request: Request) -> str:
@@ -62,27 +59,15 @@ def _safe_next(target: str | None) -> str:
     return "/inventory"
 
 
-# ---- the pending login between password and code: signed, short-lived, HttpOnly
-
-def _sign(value: str) -> str:
-    return hmac.new(get_settings().secret_key, value.encode(), sha256).hexdigest()
-
+# ---- the pending login between password and code (see app.web.login_cookie)
 
 def _pending_cookie(owner_id: uuid.UUID, e164: str) -> Cookie:
-    payload = f"{owner_id}|{e164}|{int(time.time()) + PENDING_TTL}"
-    return Cookie(key=PENDING_LOGIN_COOKIE, value=f"{payload}|{_sign(payload)}", path="/login",
-                  httponly=True, samesite="lax", secure=get_settings().cookie_secure, max_age=PENDING_TTL)
+    return login_cookie.issue(PENDING_LOGIN_COOKIE, "/login", str(owner_id), e164)
 
 
 def _pending(request: Request) -> tuple[uuid.UUID, Number] | None:
-    raw = request.cookies.get(PENDING_LOGIN_COOKIE, "")
-    payload, _, signature = raw.rpartition("|")
-    if not payload or not hmac.compare_digest(_sign(payload), signature):
-        return None
-    owner, e164, expires = payload.split("|")
-    if int(expires) < time.time():
-        return None
-    return uuid.UUID(owner), normalize(e164)
+    fields = login_cookie.read(request, PENDING_LOGIN_COOKIE)
+    return (uuid.UUID(fields[0]), normalize(fields[1])) if fields else None
 
 
 # ---- forms: lenient structs (the CSRF field rides along)
@@ -235,7 +220,7 @@ class PublicPages(Controller):
         except HeirlineError as exc:
             return page(request, "login_verify", status=exc.status, error=_error_text(request, exc),
                         phone_number=pending[1].e164, next=_safe_next(data.next))
-        gone = Cookie(key=PENDING_LOGIN_COOKIE, value="", path="/login", max_age=0)
+        gone = login_cookie.clear(PENDING_LOGIN_COOKIE, "/login")
         return Redirect(path=_safe_next(data.next), status_code=303, cookies=[session_cookie(token), gone])
 
     @post("/logout")
