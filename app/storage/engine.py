@@ -192,8 +192,7 @@ async def lock_numbers(e164s: list[str]) -> None:
     apply one after the other.
     """
     if e164s and not is_sqlite():
-        await run_sql(f"SELECT id FROM phone_number WHERE e164 IN ({placeholders(len(e164s))})"
-                      " ORDER BY e164 FOR UPDATE", *e164s)
+        await where_in("SELECT id FROM phone_number WHERE e164 IN ({}) ORDER BY e164 FOR UPDATE", e164s)
 
 
 async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ignore: bool = False) -> None:
@@ -275,7 +274,17 @@ async def where_in(sql: str, values: list, *before: object) -> list[dict]:
     if not values:
         return []
     head, _, tail = sql.rpartition("{}")
-    return await run_sql(head + placeholders(len(values)) + tail, *before, *values)
+    text, args = head + placeholders(len(values)) + tail, (*before, *values)
+    transaction = DB.current_transaction.get()
+    if transaction is None:
+        return await run_sql(text, *args)
+    # straight to the driver: Piccolo's QueryString costs a few microseconds per argument in Python
+    pieces = text.split("{}")
+    if is_sqlite():
+        async with transaction.connection.execute("?".join(pieces), args) as cursor:
+            return list(await cursor.fetchall())
+    native = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+    return [dict(row) for row in await transaction.connection.fetch(native, *args)]
 
 
 def placeholders(count: int) -> str:

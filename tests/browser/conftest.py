@@ -24,7 +24,7 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
@@ -94,10 +94,12 @@ def click(driver, element_id: str) -> None:
 def wait_until(driver, condition, timeout: float = 15):
     """Wait for `condition(driver)` while the page may be replaced under us.
 
-    A form post swaps the document: an element found on the old page goes stale and the new
-    one may not exist yet. Both mean "not yet", never a failure.
+    A form post swaps the document: an element found on the old page goes stale (or, depending on
+    the moment, Chrome answers that the node "does not belong to the document"), and the new one
+    may not exist yet. Every such WebDriver error means "not yet"; a condition that never holds
+    still fails the test when the wait times out.
     """
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(condition)
+    return WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(condition)
 
 
 def wait_for_path(driver, path: str) -> None:

@@ -67,8 +67,8 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     fill(driver, "heir-email", HEIR_EMAIL)
     fill(driver, "heir-relationship", "daughter")
     click(driver, "add-heir")
-    wait_for_path(driver, "/inventory")
-    assert driver.find_element(By.CSS_SELECTOR, "li.heir").get_attribute("data-status") == "invited"
+    wait_until(driver,  # posted from /inventory back to /inventory: wait for the new page's content
+               lambda d: d.find_element(By.CSS_SELECTOR, "li.heir").get_attribute("data-status") == "invited")
     log_out(driver)
 
     # the heir accepts from the e-mailed link and chooses a password
@@ -83,8 +83,8 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     # the owner confirms her and leaves her one account with instructions, and unbinds another
     await owner_log_in(driver, server)
     click(driver, "confirm-heir-1")
-    wait_until(driver,   # the same path: wait for the new page, not the old one
-        lambda d: d.find_element(By.CSS_SELECTOR, "li.heir").get_attribute("data-status") == "confirmed")
+    wait_until(driver,  # the same path: wait for the new page, not the old one
+               lambda d: d.find_element(By.CSS_SELECTOR, "li.heir").get_attribute("data-status") == "confirmed")
     for slug, disposition, instructions in (("wechat", "handover", SECRET), ("alipay", "unbind", "")):
         click(driver, "add-binding")
         wait_for_path(driver, "/bindings/new")
@@ -103,8 +103,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     # the heir reports the death
     await account_log_in(driver, server, HEIR_EMAIL, HEIR_PASSWORD, "/heir")
     click(driver, "open-claim")
-    wait_for_path(driver, "/heir")
-    assert "Veto window open" in driver.find_element(By.ID, "case-status").text
+    wait_until(driver, lambda d: "Veto window open" in d.find_element(By.ID, "case-status").text)  # /heir to /heir
     assert SECRET not in driver.page_source
     log_out(driver)
 
@@ -119,7 +118,7 @@ async def test_invite_accept_claim_veto_then_approved_handover(server, browser, 
     # a second claim, with evidence, is approved after the window
     await account_log_in(driver, server, HEIR_EMAIL, HEIR_PASSWORD, "/heir")
     click(driver, "open-claim")
-    wait_for_path(driver, "/heir")
+    wait_until(driver, lambda d: d.find_elements(By.ID, "evidence-file"))  # /heir to /heir: the claim's form
     scan = tmp_path / "certificate.png"
     scan.write_bytes(PNG)
     driver.find_element(By.ID, "evidence-file").send_keys(str(scan))
