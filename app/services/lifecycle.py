@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from app import audit
 from app.clock import now
 from app.domain import legacy as legacy_rules
@@ -459,7 +461,7 @@ def _iso(moment: dt.datetime) -> str:
 
 
 def _dump(answer: dict) -> str:
-    return json.dumps(answer, separators=(",", ":"))
+    return msgspec.json.encode(answer).decode()
 
 
 # ---------------------------------------------------------------- alerts to owners

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import fcntl
+import operator
 import os
 import sqlite3
 import weakref
 from typing import AsyncIterator, Callable
 from urllib.parse import unquote, urlparse
 
+import aiosqlite
 import anyio.to_thread
 from piccolo.columns.defaults.base import Default
 from piccolo.columns.defaults.uuid import UUID4
 from piccolo.engine.base import Engine
 from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, convert_datetime_in, dict_factory
 from piccolo.querystring import QueryString
 
 from app.errors import Conflict, Contention
@@ -48,6 +51,22 @@ def make_engine(url: str) -> Engine:
 
 
 DB: Engine = make_engine(get_settings().database_url)
+
+_stamps: dict[dt.datetime, str] = {}
+
+
+def _sqlite_stamp(value: dt.datetime) -> str:
+    """Piccolo's datetime adapter, remembered: a batch writes the same few moments many times over
+    (its ``now``, a file's disconnection dates), and the conversion costs microseconds each."""
+    text = _stamps.get(value)
+    if text is None:
+        if len(_stamps) >= 4096:
+            _stamps.clear()
+        text = _stamps[value] = convert_datetime_in(value)
+    return text
+
+
+sqlite3.register_adapter(dt.datetime, _sqlite_stamp)
 
 
 async def run_sql(sql: str, *args: object) -> list[dict]:
@@ -115,6 +134,59 @@ class _ProcessLock:
 _process_lock = _ProcessLock()
 
 
+class _KeptConnection:
+    """The writer's aiosqlite connection, kept from one transaction to the next: Piccolo opens (and
+    closes) a connection, with its own thread and an empty page cache, for every transaction."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: str):
+        self.inner = connection
+        self.path = path
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    async def close(self) -> None:  # Piccolo's transaction ends by closing: keep it for the next one
+        pass
+
+
+# one per event loop, like the writer lock (the test client runs the app on its own loop)
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _KeptConnection]" = weakref.WeakKeyDictionary()
+
+
+async def _writer_connection() -> _KeptConnection:
+    loop = asyncio.get_running_loop()
+    path = str(DB.path)
+    kept = _writers.get(loop)
+    if kept is not None and kept.path == path:
+        return kept
+    if kept is not None:
+        await kept.inner.close()
+    kwargs = dict(DB.connection_kwargs)
+    connection = aiosqlite.Connection(lambda: sqlite3.connect(**kwargs), iter_chunk_size=64)
+    connection._thread.daemon = True  # an unclosed writer must not keep a finished process alive
+    await connection
+    connection.row_factory = dict_factory
+    await connection.execute("PRAGMA foreign_keys = 1")
+    _writers[loop] = kept = _KeptConnection(connection, path)
+    return kept
+
+
+async def _drop_writer() -> None:
+    kept = _writers.pop(asyncio.get_running_loop(), None)
+    if kept is not None:
+        with contextlib.suppress(Exception):
+            await kept.inner.close()
+
+
+class _WriterTransaction(SQLiteTransaction):
+    """``BEGIN IMMEDIATE`` on the kept writer connection (callers hold the writer locks)."""
+
+    __slots__ = ()
+
+    async def get_connection(self):
+        return await _writer_connection()
+
+
 @contextlib.asynccontextmanager
 async def write_transaction() -> AsyncIterator[None]:
     """A transaction that may write; joins the caller's transaction if one is open.
@@ -132,8 +204,13 @@ async def write_transaction() -> AsyncIterator[None]:
             async with _writer_lock():
                 await _process_lock.acquire()
                 try:
-                    async with engine.transaction(transaction_type=TransactionType.immediate):
+                    async with _WriterTransaction(engine, transaction_type=TransactionType.immediate):
                         yield
+                except BaseException:
+                    kept = _writers.get(asyncio.get_running_loop())
+                    if kept is not None and kept.inner.in_transaction:  # the rollback failed: start afresh
+                        await _drop_writer()
+                    raise
                 finally:
                     _process_lock.release()
         else:
@@ -181,6 +258,8 @@ async def prepare_database(*, pool: bool = True) -> None:
 
 
 async def close_database() -> None:
+    if isinstance(DB, SQLiteEngine):
+        await _drop_writer()
     if isinstance(DB, PostgresEngine) and DB.pool is not None:
         await DB.close_connection_pool()
 
@@ -216,9 +295,15 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
     if on_conflict_ignore:  # a row another writer inserted first stays as it is
         sql += " ON CONFLICT DO NOTHING"
     keys = [c._meta.name for c in columns]
-    defaults = [_default_maker(c) for c in columns]
-    values = [tuple(row[key] if key in row else make() for key, make in zip(keys, defaults, strict=True))
-              for row in rows]
+    makers = [(key, _default_maker(c)) for key, c in zip(keys, columns, strict=True)]
+    fill = [(key, make) for key, make in makers if key not in rows[0]]
+    if fill:  # typically only the id
+        rows = [{**row, **{key: make() for key, make in fill if key not in row}} for row in rows]
+    getter = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    try:
+        values = list(map(getter, rows))
+    except KeyError:  # rows that leave out different columns
+        values = [tuple(row[key] if key in row else make() for key, make in makers) for row in rows]
     transaction = DB.current_transaction.get()
     if transaction is None:
         raise RuntimeError("insert_rows runs inside write_transaction()")

@@ -13,10 +13,19 @@ import time
 import uuid
 
 _RANDOM_74 = (1 << 74) - 1
+_LOW_62 = (1 << 62) - 1
+_VERSION_7 = 0x7 << 76
+_VARIANT = 0b10 << 62
+_new = object.__new__
+_set = object.__setattr__
 
 
 def new_id() -> uuid.UUID:
     millis = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big") & _RANDOM_74
-    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    value = (millis & ((1 << 48) - 1)) << 80 | _VERSION_7 | (rand >> 62) << 64 | _VARIANT | rand & _LOW_62
+    # what uuid.UUID(int=value) does, without re-checking a value built in range (a third of the cost)
+    made = _new(uuid.UUID)
+    _set(made, "int", value)
+    _set(made, "is_safe", uuid.SafeUUID.unknown)
+    return made

@@ -9,7 +9,8 @@ from app.storage.ids import new_id
 def test_ids_are_version_7_with_the_rfc_variant():
     value = new_id()
     assert value.version == 7 and value.variant == uuid.RFC_4122
-    assert uuid.UUID(str(value)) == value
+    assert uuid.UUID(str(value)) == value and hash(uuid.UUID(str(value))) == hash(value)
+    assert uuid.UUID(bytes=value.bytes) == value and value.is_safe is uuid.SafeUUID.unknown
 
 
 def test_ids_carry_the_time_and_sort_by_it():
