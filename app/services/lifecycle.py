@@ -227,8 +227,9 @@ class _Batch:
         have = {r["e164"] for r in await where_in("SELECT e164 FROM phone_number WHERE e164 IN ({})", e164s)}
         regions = {e.number.e164: e.number.region for e in events}
         self.inserted = {e for e in e164s if e not in have}
-        await insert_rows(PhoneNumber, [dict(e164=e, region=regions[e], carrier=None) for e in sorted(self.inserted)],
-                          on_conflict_ignore=True)
+        # the first carrier to report a number holds it (a number whose event is rejected is removed again)
+        await insert_rows(PhoneNumber, [dict(e164=e, region=regions[e], carrier=self.carrier_id)
+                                        for e in sorted(self.inserted)], on_conflict_ignore=True)
 
     async def _load(self, e164s: list[str]) -> None:
         self.numbers = {r["e164"]: r for r in await where_in(
