@@ -203,12 +203,16 @@ async def write_transaction() -> AsyncIterator[None]:
         if isinstance(engine, SQLiteEngine):
             async with _writer_lock():
                 await _process_lock.acquire()
+                transaction = _WriterTransaction(engine, transaction_type=TransactionType.immediate)
                 try:
-                    async with _WriterTransaction(engine, transaction_type=TransactionType.immediate):
+                    async with transaction:
                         yield
                 except BaseException:
-                    kept = _writers.get(asyncio.get_running_loop())
-                    if kept is not None and kept.inner.in_transaction:  # the rollback failed: start afresh
+                    if not (transaction._committed or transaction._rolled_back):
+                        # COMMIT or ROLLBACK itself failed: the connection may still be inside the
+                        # transaction, and Piccolo did not get to let go of it; the next write starts afresh
+                        if engine.current_transaction.get() is transaction:
+                            engine.current_transaction.reset(transaction.context)
                         await _drop_writer()
                     raise
                 finally:

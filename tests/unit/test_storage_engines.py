@@ -58,3 +58,52 @@ async def test_the_hook_batch_retries_contention(db, monkeypatch):
     outcomes = await lifecycle.apply(carrier, [event])
     assert calls["n"] == 2 and [o.result for o in outcomes] == ["applied"]
     assert await NumberEvent.count() == 1  # applied once, after the retry
+
+
+async def test_writes_share_one_kept_connection_and_a_failed_one_leaves_nothing(db):
+    """SQLite: one writer connection outlives each transaction (and a rollback); PostgreSQL: the pool."""
+    from app.storage import engine
+    from app.storage.tables import Carrier
+    from tests.support import make_carrier
+
+    await make_carrier()
+    connections = []
+    for _ in range(2):
+        async with write_transaction():
+            connections.append(engine.DB.current_transaction.get().connection)
+            await engine.run_sql("UPDATE carrier SET name = {}", "First Mobile")
+    with pytest.raises(RuntimeError):
+        async with write_transaction():
+            connections.append(engine.DB.current_transaction.get().connection)
+            await engine.run_sql("UPDATE carrier SET name = {}", "Half Written")
+            raise RuntimeError("the request failed half-way")
+    async with write_transaction():
+        connections.append(engine.DB.current_transaction.get().connection)
+        assert [r["name"] for r in await engine.run_sql("SELECT name FROM carrier")] == ["First Mobile"]
+    assert [r["name"] for r in await Carrier.select(Carrier.name)] == ["First Mobile"]
+    if engine.is_sqlite():
+        assert len({id(c.inner) for c in connections}) == 1 and not connections[0].inner.in_transaction
+
+
+async def test_a_writer_left_inside_a_transaction_is_replaced(db, monkeypatch):
+    """If the rollback itself fails, the next write starts on a fresh connection, not inside the old one."""
+    from app.storage import engine
+    from tests.support import make_carrier
+
+    if not engine.is_sqlite():
+        pytest.skip("SQLite's kept writer connection")
+    async with write_transaction():
+        first = engine.DB.current_transaction.get().connection.inner
+
+    async def broken_rollback(self):
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(engine._WriterTransaction, "rollback", broken_rollback)
+    with pytest.raises(OSError):
+        async with write_transaction():
+            await make_carrier()
+            raise RuntimeError("boom")
+    monkeypatch.undo()
+    async with write_transaction():
+        assert engine.DB.current_transaction.get().connection.inner is not first
+        assert (await engine.run_sql("SELECT count(*) AS n FROM carrier"))[0]["n"] == 0  # nothing half-written
