@@ -7,6 +7,7 @@ new but stay in the JWKS while SETs they signed are still undelivered.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -120,5 +121,8 @@ async def _active(alg: str) -> tuple[str, object]:
 async def sign(claims: dict, alg: str = "RS256") -> tuple[str, str]:
     """The compact SET and the kid that signed it."""
     kid, key = await _active(alg if alg in ALGORITHMS else "RS256")
-    token = jwt.encode(claims, key, algorithm=alg, headers={"typ": "secevent+jwt", "kid": kid})
+    # an RS256 signature takes about a millisecond of CPU and OpenSSL releases the GIL while it works:
+    # off the event loop, deliveries go on (and use the second core) while the next notice is signed
+    token = await asyncio.to_thread(jwt.encode, claims, key, algorithm=alg,
+                                    headers={"typ": "secevent+jwt", "kid": kid})
     return token, kid
