@@ -1,7 +1,8 @@
 """The one module that knows which database engine runs underneath.
 
 SQLite (embedded default): WAL set once at start-up, every write transaction ``BEGIN IMMEDIATE``
-behind one in-process writer lock, so read-then-write transactions never dead-lock.
+behind one in-process writer lock (and a file lock shared with the other processes), so read-then-write
+transactions never dead-lock, on one writer connection kept for the life of the process.
 PostgreSQL (production): an asyncpg pool opened at start-up (not in tests, where the test client
 runs the app on another event loop).
 """
@@ -159,8 +160,8 @@ async def _writer_connection() -> _KeptConnection:
     kept = _writers.get(loop)
     if kept is not None and kept.path == path:
         return kept
-    if kept is not None:
-        await kept.inner.close()
+    if kept is not None:  # the database moved (tests give each test its own file)
+        await _drop_writer()
     kwargs = dict(DB.connection_kwargs)
     connection = aiosqlite.Connection(lambda: sqlite3.connect(**kwargs), iter_chunk_size=64)
     connection._thread.daemon = True  # an unclosed writer must not keep a finished process alive
@@ -282,7 +283,8 @@ COPY_FROM = 50  # rows; below this a prepared executemany is as quick
 
 
 async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ignore: bool = False) -> None:
-    """Bulk insert plain dicts with the driver's executemany, inside the current write transaction.
+    """Bulk insert plain dicts with the driver's executemany (PostgreSQL: COPY from 50 rows), inside the
+    current write transaction.
 
     The fast path for hot tables (hook ingest, bulk import, notices): no Piccolo row objects, one
     prepared statement. Columns a row leaves out take the Piccolo column default.
