@@ -55,6 +55,11 @@ async def make_carrier(name: str = "China Mobile Test", jurisdiction: str = "CN"
     return await carriers.add(name, jurisdiction, data_since or dt.date(2020, 1, 1))
 
 
+def bearer(carrier) -> dict[str, str]:
+    """The Authorization header of a carrier's (or platform's) API token."""
+    return {"Authorization": f"Bearer {carrier.api_token}"}
+
+
 def signed_headers(secret: str, body: bytes, webhook_id: str | None = None, at=None) -> dict[str, str]:
     """Standard Webhooks headers signed with the reference library."""
     import datetime as dt

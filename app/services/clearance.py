@@ -1,8 +1,9 @@
-"""Clearance: may a carrier reissue these numbers now? A few indexed reads per batch on the fast read
+"""Clearance: may a carrier reissue these numbers now? Three indexed reads per batch on the fast read
 path, the rules in the domain."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from app import audit
@@ -19,60 +20,63 @@ def _iso(moment):
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def _uuid(value) -> uuid.UUID | None:
-    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+@functools.cache
+def _task_view(status: str, action: str) -> rules.TaskView:
+    return rules.TaskView(TaskStatus(status), action)
 
 
 async def answer(carrier_id: uuid.UUID, e164s: list[str]) -> list[dict]:
-    """One answer per number, in order. Numbers held by another carrier get an ``error`` instead."""
+    """One answer per number, in order. Numbers held by another carrier get an ``error`` instead.
+
+    Three indexed reads per batch, whatever its size: each number with its current tenure's latest
+    release case, that case's tasks counted by (status, action), and the holds in force. Ids come back
+    as text and tasks as counts, so a batch of 1,000 numbers with five tasks each builds 1,000 rows in
+    Python, not 6,000 with a UUID object per id.
+    """
     moment = now()
     unique = sorted(set(e164s))
-    numbers = {}
-    if unique:
-        for row in await read_rows(
-                "SELECT p.id AS id, p.e164 AS e164, p.carrier AS carrier, t.id AS tenure FROM phone_number p"
-                " LEFT JOIN tenure t ON t.number = p.id AND t.ended_at IS NULL"
-                f" WHERE p.e164 IN ({placeholders(len(unique))})", *unique):
-            numbers[row["e164"]] = row
-    tenure_ids = [n["tenure"] for n in numbers.values() if n["tenure"] is not None]
-    cases: dict[str, dict] = {}
-    if tenure_ids:
-        for row in await read_rows(
-                "SELECT id, tenure, status, earliest_clear_at, blocked_until, opened_at FROM release_case"
-                f" WHERE tenure IN ({placeholders(len(tenure_ids))}) ORDER BY opened_at", *tenure_ids):
-            cases[str(row["tenure"])] = row  # the latest case of each current tenure
+    numbers = await read_rows(
+        "SELECT p.e164 AS e164, CAST(p.carrier AS TEXT) AS carrier, CAST(c.id AS TEXT) AS case_id,"
+        " c.status AS status, c.earliest_clear_at AS earliest_clear_at, c.blocked_until AS blocked_until"
+        " FROM phone_number p LEFT JOIN tenure t ON t.number = p.id AND t.ended_at IS NULL"
+        " LEFT JOIN release_case c ON c.id = (SELECT r.id FROM release_case r WHERE r.tenure = t.id"
+        # the current tenure's latest case; of cases opened in one event group, the one not cancelled
+        "  ORDER BY r.opened_at DESC, CASE WHEN r.status = 'cancelled' THEN 1 ELSE 0 END LIMIT 1)"
+        f" WHERE p.e164 IN ({placeholders(len(unique))})", *unique) if unique else []
+    known = {row["e164"]: row for row in numbers}
+    case_ids = [row["case_id"] for row in numbers if row["case_id"] is not None]
     tasks: dict[str, list[rules.TaskView]] = {}
-    if cases:
-        case_ids = [c["id"] for c in cases.values()]
-        for row in await read_rows('SELECT "case" AS case_id, status, action FROM release_task'
-                                   f' WHERE "case" IN ({placeholders(len(case_ids))})', *case_ids):
-            tasks.setdefault(str(row["case_id"]), []).append(rules.TaskView(TaskStatus(row["status"]), row["action"]))
+    if case_ids:
+        for row in await read_rows(
+                'SELECT CAST("case" AS TEXT) AS case_id, status, action, COUNT(*) AS n FROM release_task'
+                f' WHERE "case" IN ({placeholders(len(case_ids))}) GROUP BY "case", status, action', *case_ids):
+            tasks.setdefault(row["case_id"], []).extend([_task_view(row["status"], row["action"])] * row["n"])
     holds: dict[str, object] = {}
-    ids = [n["id"] for n in numbers.values()]
-    if ids:
-        for row in await read_rows("SELECT number, blocked_until FROM number_hold WHERE lifted_at IS NULL AND"
-                                   f" blocked_until > {{}} AND number IN ({placeholders(len(ids))})", moment, *ids):
-            key = str(row["number"])
-            holds[key] = max(row["blocked_until"], holds.get(key, row["blocked_until"]))
+    if numbers:
+        for row in await read_rows(
+                "SELECT p.e164 AS e164, h.blocked_until AS blocked_until FROM number_hold h"
+                " JOIN phone_number p ON p.id = h.number WHERE h.lifted_at IS NULL AND h.blocked_until > {}"
+                f" AND p.e164 IN ({placeholders(len(known))})", moment, *known):
+            e164 = row["e164"]
+            holds[e164] = max(row["blocked_until"], holds.get(e164, row["blocked_until"]))
 
+    mine, as_of = str(carrier_id), _iso(moment)
     results = {}
     for e164 in unique:
-        number = numbers.get(e164)
-        carrier = _uuid(number["carrier"]) if number else None
-        if number is not None and carrier not in (None, carrier_id):
+        number = known.get(e164)
+        if number is not None and number["carrier"] not in (None, mine):
             results[e164] = {"phone_number": e164, "error": {"status": 403, "err": "access_denied",
                                                              "detail": "this number is held by another carrier"}}
             continue
-        case = cases.get(str(number["tenure"])) if number and number["tenure"] else None
-        view = rules.CaseView(str(case["id"]), CaseStatus(case["status"]), case["earliest_clear_at"],
-                              case["blocked_until"]) if case else None
-        result = rules.clearance(known=number is not None, case=view,
-                                 tasks=tasks.get(str(case["id"]), []) if case else [],
-                                 hold_until=holds.get(str(number["id"])) if number else None, now=moment)
+        case_id = number["case_id"] if number else None
+        view = rules.CaseView(case_id, CaseStatus(number["status"]), number["earliest_clear_at"],
+                              number["blocked_until"]) if case_id else None
+        result = rules.clearance(known=number is not None, case=view, tasks=tasks.get(case_id, []) if case_id else [],
+                                 hold_until=holds.get(e164), now=moment)
         results[e164] = {
             "phone_number": e164, "status": result.status.value, "case_id": result.case_id,
             "earliest_clear_at": _iso(result.earliest_clear_at), "blocked_until": _iso(result.blocked_until),
-            "tasks": result.tasks, "handover": result.handover, "as_of": _iso(moment),
+            "tasks": result.tasks, "handover": result.handover, "as_of": as_of,
         }
     cleared = [mask(e) for e, r in results.items() if r.get("status") == "clear"]
     if cleared:  # a "clear" lets the carrier reissue: it is kept in the audit log

@@ -15,7 +15,7 @@ from app.settings import get_settings
 from app.storage.tables import (
     Carrier, LegacyCase, NumberEvent, NumberHold, OutboxMessage, PhoneNumber, ReleaseCase, ReleaseTask, Tenure,
 )
-from tests.support import event_body, make_carrier, platform_id, send_event, sign_up, signed_headers
+from tests.support import bearer, event_body, make_carrier, platform_id, send_event, sign_up, signed_headers
 
 PHONE = "+8613800138000"
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -375,3 +375,7 @@ async def test_events_for_one_number_in_one_group_apply_in_order(client, carrier
     by_case = {c["id"]: c["status"] for c in cases}
     assert sorted((by_case[t["case"]], t["status"]) for t in tasks) == sorted(
         [("cancelled", "cancelled")] * 4 + [("open", "pending")] * 4)
+    # both cases opened at the group's moment: clearance answers for the live one, not the cancelled one
+    [live] = [c["id"] for c in cases if c["status"] == "open"]
+    answer = (await client.get(f"/v1/numbers/{PHONE.replace('+', '%2B')}/clearance", headers=bearer(carrier))).json()
+    assert (answer["status"], answer["case_id"], answer["tasks"]["pending"]) == ("pending", str(live), 4)

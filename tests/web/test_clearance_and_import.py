@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from app.storage.tables import AuditEvent, NumberEvent, PhoneNumber, ReleaseCase, ReleaseTask
-from tests.support import make_carrier, platform_id, send_event
+from tests.support import bearer, make_carrier, platform_id, send_event
 
 PHONE = "+8613800138000"
 
@@ -17,10 +17,6 @@ PHONE = "+8613800138000"
 @pytest.fixture
 async def carrier(db):
     return await make_carrier()
-
-
-def bearer(creds) -> dict:
-    return {"Authorization": f"Bearer {creds.api_token}"}
 
 
 def days_ago(days: int) -> str:
