@@ -12,7 +12,6 @@ from litestar.params import FromPath, JSONBody
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from app.domain.numbers import normalize
 from app.errors import AccessDenied, InvalidRequest
 from app.services import carriers, clearance, imports, ingest, lifecycle
 from app.settings import get_settings
@@ -139,14 +138,12 @@ class CarrierApi(Controller):
 
     @get("/numbers/{e164:str}/clearance", summary="Is this number clear to reassign?")
     async def one(self, e164: FromPath[str], carrier: NamedDependency[dict]) -> ClearanceAnswer:
-        number = normalize(e164, get_settings().default_region)
-        [result] = await clearance.answer(carrier["id"], [number.e164])
+        [result] = await clearance.answer(carrier["id"], [e164], get_settings().default_region)
         if "error" in result:
             raise AccessDenied(result["error"]["detail"])
         return msgspec.convert(result, ClearanceAnswer)
 
     @post("/numbers/clearance:query", status_code=200, summary="Clearance for up to 1,000 numbers")
     async def many(self, data: JSONBody[ClearanceQuery], carrier: NamedDependency[dict]) -> ClearanceResults:
-        region = get_settings().default_region
-        e164s = [normalize(raw, region).e164 for raw in data.phone_numbers]
-        return ClearanceResults(results=msgspec.convert(await clearance.answer(carrier["id"], e164s), list[ClearanceAnswer]))
+        answers = await clearance.answer(carrier["id"], data.phone_numbers, get_settings().default_region)
+        return ClearanceResults(results=msgspec.convert(answers, list[ClearanceAnswer]))

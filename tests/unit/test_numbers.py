@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from app.domain.numbers import MOBILE_TYPES, mask, normalize
+from app.domain.numbers import MOBILE_TYPES, already_e164, mask, normalize
 from app.errors import InvalidNumber
 
 
@@ -71,3 +71,23 @@ def test_e164_shortcut_agrees_on_any_digits(text):
     except InvalidNumber:
         ours = None
     assert ours == _general(text)
+
+
+@given(st.one_of(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True),
+                 st.from_regex(r"\+(861[3-9]|1[2-9][0-9]{2}[2-9]|447|393)[0-9]{7,9}", fullmatch=True),
+                 st.from_regex(r"\s*\+?0?[0-9 -]{5,16}\s*", fullmatch=True)))
+def test_already_e164_means_normalize_would_return_it_unchanged(text):
+    """Clearance skips the validity check for a number the registry holds exactly as written: that is only
+    sound if such text is what normalize returns whenever the number is valid."""
+    if not already_e164(text):
+        return
+    try:
+        assert normalize(text, "CN").e164 == text
+    except InvalidNumber:
+        pass
+
+
+def test_already_e164_rejects_other_shapes():
+    assert already_e164("+8613800138000")
+    assert not any(already_e164(t) for t in ["13800138000", " +8613800138000", "+86 138 0013 8000",
+                                              "+8601380013800", "+0123456789", "+86138001380001234"])

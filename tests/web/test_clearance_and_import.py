@@ -96,18 +96,22 @@ async def test_hold_in_the_past_is_refused(cli_env, db):
 async def test_batch_query(client, carrier):
     await send_event(client, carrier, "number.disconnected", PHONE, disconnected_at=days_ago(100))
     response = await client.post("/v1/numbers/clearance:query", headers=bearer(carrier),
-                                 json={"phone_numbers": [PHONE, "13900139000", PHONE]})
+                                 json={"phone_numbers": [PHONE, "13900139000", PHONE, "+86 138 0013 8000"]})
     assert response.status_code == 200
     results = response.json()["results"]
     assert [(r["phone_number"], r["status"]) for r in results] == [
-        (PHONE, "clear"), ("+8613900139000", "unknown"), (PHONE, "clear")]
+        (PHONE, "clear"), ("+8613900139000", "unknown"), (PHONE, "clear"), (PHONE, "clear")]
 
 
 @pytest.mark.parametrize("body", [{"phone_numbers": []}, {"phone_numbers": ["+8613800138000"] * 1001},
-                                  {"phone_numbers": ["12345"]}, {"numbers": [PHONE]}, {"phone_numbers": "x"}])
+                                  {"phone_numbers": ["12345"]}, {"numbers": [PHONE]}, {"phone_numbers": "x"},
+                                  # written as E.164 but not valid, and not a mobile number (a Beijing line)
+                                  {"phone_numbers": [PHONE, "+8612345678"]}, {"phone_numbers": ["+861012345678"]}])
 async def test_bad_batch_queries(client, carrier, body):
+    await send_event(client, carrier, "number.disconnected", PHONE)  # a registered number changes nothing
     response = await client.post("/v1/numbers/clearance:query", headers=bearer(carrier), json=body)
     assert response.status_code == 400
+    assert response.json()["detail"]
 
 
 async def test_clearance_needs_a_carrier_token_and_respects_holders(client, carrier, owner):
