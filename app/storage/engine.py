@@ -258,8 +258,16 @@ async def prepare_database(*, pool: bool = True) -> None:
     """Called once at start-up."""
     if isinstance(DB, SQLiteEngine):
         await run_sql("PRAGMA journal_mode=WAL")
-    elif pool and get_settings().db_pool_size > 0:
-        await DB.start_connection_pool(max_size=get_settings().db_pool_size)
+    elif pool and (size := get_settings().db_pool_size) > 0:
+        # asyncpg opens min_size connections up front (10 unless told): never more than the pool may hold
+        await DB.start_connection_pool(min_size=min(size, 10), max_size=size, reset=_keep_session)
+
+
+async def _keep_session(connection) -> None:
+    """What the pool does to a connection it takes back, beyond rolling back an unfinished transaction
+    (which asyncpg always does): nothing. asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`` on every release, a round trip per request; Heirline leaves no session state
+    behind (its advisory locks and cursors end with their transaction; it never LISTENs or SETs)."""
 
 
 async def close_database() -> None:
