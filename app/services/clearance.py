@@ -1,4 +1,4 @@
-"""Clearance: may a carrier reissue these numbers now? Three indexed reads per batch on the fast read
+"""Clearance: may a carrier reissue these numbers now? One indexed read per batch on the fast read
 path, the rules in the domain."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from app.clock import now
 from app.domain import release as rules
 from app.domain.numbers import already_e164, mask, normalize
 from app.domain.release import CaseStatus, TaskStatus
-from app.storage.engine import any_of, read_rows, write_transaction
+from app.storage.engine import any_of, read_moment, read_rows, write_transaction
 
 MAX_BATCH = 1000
 
@@ -29,42 +29,35 @@ async def answer(carrier_id: uuid.UUID, asked: list[str], default_region: str) -
     """One answer per number asked, in order. Numbers held by another carrier get an ``error`` instead;
     a number that is not valid raises :class:`InvalidNumber` (the batch is refused whole).
 
-    Three indexed reads per batch, whatever its size: each number with its current tenure's latest
-    release case, that case's tasks counted by (status, action), and the holds in force. Ids come back
-    as text and tasks as counts, so a batch of 1,000 numbers with five tasks each builds 1,000 rows in
-    Python, not 6,000 with a UUID object per id. A number found in the registry exactly as written was
-    validated when it was registered, so only the others go through the full check.
+    One indexed read per batch, whatever its size: each number with its current tenure's latest release
+    case, the hold in force longest, and the case's tasks counted by (status, action), a row per number
+    and kind of task. Ids come back as text and tasks as counts, so a batch of 1,000 numbers with five
+    tasks each builds a row or two per number in Python, not six with a UUID object per id. A number
+    found in the registry exactly as written was validated when it was registered, so only the others
+    go through the full check.
     """
     e164s = {raw: raw if already_e164(raw) else normalize(raw, default_region).e164 for raw in asked}
     moment = now()
     unique = sorted(set(e164s.values()))
     in_unique, unique_args = any_of("p.e164", unique)
-    numbers = await read_rows(
-        "SELECT p.e164 AS e164, CAST(p.carrier AS TEXT) AS carrier, CAST(c.id AS TEXT) AS case_id,"
-        " c.status AS status, c.earliest_clear_at AS earliest_clear_at, c.blocked_until AS blocked_until"
-        " FROM phone_number p LEFT JOIN tenure t ON t.number = p.id AND t.ended_at IS NULL"
-        " LEFT JOIN release_case c ON c.id = (SELECT r.id FROM release_case r WHERE r.tenure = t.id"
-        # the current tenure's latest case; of cases opened in one event group, the one not cancelled
-        "  ORDER BY r.opened_at DESC, CASE WHEN r.status = 'cancelled' THEN 1 ELSE 0 END LIMIT 1)"
-        f" WHERE {in_unique}", *unique_args) if unique else []
-    known = {row["e164"]: row for row in numbers}
-    case_ids = [row["case_id"] for row in numbers if row["case_id"] is not None]
+    known: dict[str, dict] = {}
     tasks: dict[str, list[rules.TaskView]] = {}
-    if case_ids:
-        in_cases, case_args = any_of('"case"', case_ids)
-        for row in await read_rows(
-                'SELECT CAST("case" AS TEXT) AS case_id, status, action, COUNT(*) AS n FROM release_task'
-                f' WHERE {in_cases} GROUP BY "case", status, action', *case_args):
-            tasks.setdefault(row["case_id"], []).extend([_task_view(row["status"], row["action"])] * row["n"])
-    holds: dict[str, object] = {}
-    if numbers:
-        in_known, known_args = any_of("p.e164", list(known))
-        for row in await read_rows(
-                "SELECT p.e164 AS e164, h.blocked_until AS blocked_until FROM number_hold h"
-                " JOIN phone_number p ON p.id = h.number WHERE h.lifted_at IS NULL AND h.blocked_until > {}"
-                f" AND {in_known}", moment, *known_args):
-            e164 = row["e164"]
-            holds[e164] = max(row["blocked_until"], holds.get(e164, row["blocked_until"]))
+    for row in await read_rows(
+            "SELECT p.e164 AS e164, CAST(p.carrier AS TEXT) AS carrier, CAST(c.id AS TEXT) AS case_id,"
+            " c.status AS status, c.earliest_clear_at AS earliest_clear_at, c.blocked_until AS blocked_until,"
+            " (SELECT MAX(h.blocked_until) FROM number_hold h WHERE h.number = p.id AND h.lifted_at IS NULL"
+            "  AND h.blocked_until > {}) AS hold_until,"
+            " k.status AS task_status, k.action AS action, COUNT(k.id) AS tasks"
+            " FROM phone_number p LEFT JOIN tenure t ON t.number = p.id AND t.ended_at IS NULL"
+            " LEFT JOIN release_case c ON c.id = (SELECT r.id FROM release_case r WHERE r.tenure = t.id"
+            # the current tenure's latest case; of cases opened in one event group, the one not cancelled
+            "  ORDER BY r.opened_at DESC, CASE WHEN r.status = 'cancelled' THEN 1 ELSE 0 END LIMIT 1)"
+            ' LEFT JOIN release_task k ON k."case" = c.id'
+            f" WHERE {in_unique} GROUP BY p.id, c.id, k.status, k.action", moment, *unique_args) if unique else []:
+        if row["e164"] not in known:
+            known[row["e164"]] = row
+        if row["tasks"]:
+            tasks.setdefault(row["case_id"], []).extend([_task_view(row["task_status"], row["action"])] * row["tasks"])
 
     for raw, e164 in e164s.items():
         if e164 not in known and e164 == raw:
@@ -82,7 +75,7 @@ async def answer(carrier_id: uuid.UUID, asked: list[str], default_region: str) -
         view = rules.CaseView(case_id, CaseStatus(number["status"]), number["earliest_clear_at"],
                               number["blocked_until"]) if case_id else None
         result = rules.clearance(known=number is not None, case=view, tasks=tasks.get(case_id, []) if case_id else [],
-                                 hold_until=holds.get(e164), now=moment)
+                                 hold_until=read_moment(number["hold_until"]) if number else None, now=moment)
         results[e164] = {
             "phone_number": e164, "status": result.status.value, "case_id": result.case_id,
             "earliest_clear_at": _iso(result.earliest_clear_at), "blocked_until": _iso(result.blocked_until),

@@ -378,6 +378,14 @@ async def read_rows(sql: str, *args: object) -> list:
         return await connection.fetch(native, *args)
 
 
+def read_moment(value: object) -> dt.datetime | None:
+    """A timestamp a read computed (``MAX``, a subquery) rather than took from a column: asyncpg answers
+    a datetime; SQLite knows no type for such a value and answers the text Piccolo stored."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc)
+    return value
+
+
 def any_of(column: str, values: Sequence) -> tuple[str, tuple]:
     """``column`` matching any of ``values``, as a condition and its arguments for :func:`read_rows`: one
     placeholder per value on SQLite, one array on PostgreSQL, whose statement text then stays the same

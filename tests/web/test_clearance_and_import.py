@@ -81,9 +81,15 @@ async def test_hold_blocks_until_its_end(client, carrier, cli_env):
     assert run.returncode == 0, run.stderr
     body = (await clearance(client, carrier)).json()
     assert body["status"] == "blocked" and body["blocked_until"].startswith(until)
+    later = (dt.date.today() + dt.timedelta(days=45)).isoformat()
+    run = subprocess.run([sys.executable, "-m", "app.cli", "numbers", "hold", PHONE, "--until", later,
+                          "--reason", "court order 2026-7", "--by", "reviewer@heirline.test"],
+                         env=cli_env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (await clearance(client, carrier)).json()["blocked_until"].startswith(later)  # the longest hold
     run = subprocess.run([sys.executable, "-m", "app.cli", "numbers", "release-hold", PHONE], env=cli_env,
                          capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "lifted 1" in run.stdout
+    assert run.returncode == 0 and "lifted 2" in run.stdout
     assert (await clearance(client, carrier)).json()["status"] == "clear"
 
 
