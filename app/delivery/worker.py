@@ -70,8 +70,11 @@ async def claim(limit: int, busy: dict | None = None) -> list[dict]:
             return []
         await Notice.update({Notice.status: "sending", Notice.lease_until: moment + LEASE,
                              Notice.attempts: Notice.attempts + 1}).where(Notice.id.is_in(ids))
-    claimed = await Notice.select().where(Notice.id.is_in(ids))
-    by_id = {r["id"]: r for r in await Stream.select().where(Stream.id.is_in(list({n["stream"] for n in claimed})))}
+        # read back on the same connection: on SQLite outside a transaction, Piccolo would open (and
+        # close) a new connection, with its own thread, for each of these two reads
+        claimed = await Notice.select().where(Notice.id.is_in(ids))
+        by_id = {r["id"]: r for r in await Stream.select().where(
+            Stream.id.is_in(list({n["stream"] for n in claimed})))}
     for notice in claimed:
         notice["stream_row"] = by_id[notice["stream"]]
     return claimed
