@@ -135,3 +135,14 @@ async def test_a_pooled_connection_comes_back_without_its_unfinished_transaction
         assert [r["name"] for r in await engine.read_rows("SELECT name FROM carrier")] == ["China Mobile Test"]
     finally:
         await engine.close_database()
+
+
+async def test_postgres_sessions_price_index_pages_as_cached(db):
+    """PostgreSQL: Heirline's connections plan with random_page_cost 1.1, so a clearance batch walks the
+    indexes instead of hashing whole tables (see PLANNER_SETTINGS)."""
+    from app.storage import engine
+
+    if engine.is_sqlite():
+        pytest.skip("a PostgreSQL planner setting")
+    [row] = await engine.read_rows("SELECT current_setting('random_page_cost') AS cost")
+    assert row["cost"] == engine.PLANNER_SETTINGS["random_page_cost"]
