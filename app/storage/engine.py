@@ -433,9 +433,8 @@ async def where_in(sql: str, values: list, *before: object) -> list[dict]:
     if transaction is None:
         return await run_sql(text, *args)
     # straight to the driver: Piccolo's QueryString costs a few microseconds per argument in Python
-    pieces = text.split("{}")
     if is_sqlite():
-        async with transaction.connection.execute("?".join(pieces), args) as cursor:
+        async with transaction.connection.execute(text.replace("{}", "?"), args) as cursor:
             return list(await cursor.fetchall())
     return [dict(row) for row in await transaction.connection.fetch(_native_sql(text), *args)]
 
