@@ -1,4 +1,9 @@
-"""Bulk disconnections from a carrier's CSV file, the same rules as the hook, batch by batch."""
+"""Bulk disconnections from a carrier's CSV file, the same rules as the hook, batch by batch.
+
+Rows are parsed and checked one by one (bad rows are reported by line number and do not stop the
+good ones) and applied 10,000 at a time by :func:`app.services.lifecycle.apply_bulk`, while the next
+batch is parsed.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from app.services import lifecycle
 from app.settings import get_settings
 
 HEADER = ["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"]
-BATCH = 1000
+BATCH = 10_000  # rows per bulk transaction: the writer is held for about a tenth of a second
 MAX_REPORTED = 1000
 
 
@@ -54,7 +59,7 @@ async def import_disconnections(carrier: dict, lines: Iterable[str],
     try:
         for parsed, item in enumerate(_events(reader, carrier, summary), 1):
             pending.append(item)
-            if parsed % 100 == 0:
+            if parsed % 50 == 0:
                 await asyncio.sleep(0)  # let the batch being written go on
             if len(pending) >= BATCH:
                 if writing is not None:
@@ -91,16 +96,16 @@ def _events(reader, carrier: dict, summary: ImportSummary) -> Iterator[tuple[int
             summary.reject(reader.line_num, f"not CSV: {exc}")
             continue
         line = reader.line_num
-        if not values or not any(v.strip() for v in values):
+        stripped = [v.strip() for v in values]
+        if not any(stripped):
             continue
         summary.rows += 1
         if len(values) != len(HEADER):
             summary.reject(line, f"expected {len(HEADER)} fields, found {len(values)}")
             continue
-        data = dict(zip(HEADER, (v.strip() for v in values)))
         try:
-            event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, data, lifecycle.row_key(values), region,
-                                              carrier["jurisdiction"])
+            event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, dict(zip(HEADER, stripped)),
+                                              lifecycle.row_key(stripped), region, carrier["jurisdiction"])
         except HeirlineError as exc:
             summary.reject(line, exc.detail)
             continue
@@ -108,7 +113,7 @@ def _events(reader, carrier: dict, summary: ImportSummary) -> Iterator[tuple[int
 
 
 async def _flush(carrier: dict, pending: list[tuple[int, lifecycle.EventInput]], summary: ImportSummary) -> None:
-    outcomes = await lifecycle.apply(carrier, [event for _, event in pending])
+    outcomes = await lifecycle.apply_bulk(carrier, [event for _, event in pending])
     for (line, _), outcome in zip(pending, outcomes):
         if outcome.result == "applied":
             summary.applied += 1

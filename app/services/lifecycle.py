@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from app.services import notices
 from app.services import legacy_alerts
 from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
 from app.storage.engine import insert_rows, lock_numbers, where_in, write_transaction
-from app.storage.ids import new_id
+from app.storage.ids import new_id, new_id_texts
 from app.storage.tables import (
     Binding,
     Carrier,
@@ -126,9 +127,10 @@ def event_from_data(kind: NumberEvent, data: dict, key: str, default_region: str
     return event
 
 
-def row_key(values: list[str]) -> str:
-    """A bulk-file row's identity: the same row imported again is the same event."""
-    return "import:" + hashlib.sha256("\x1f".join(v.strip() for v in values).encode()).hexdigest()[:40]
+def row_key(stripped: list[str]) -> str:
+    """A bulk-file row's identity, from its fields without surrounding spaces: the same row imported
+    again is the same event."""
+    return "import:" + hashlib.sha256("\x1f".join(stripped).encode()).hexdigest()[:40]
 
 
 # ---------------------------------------------------------------- applying
@@ -335,19 +337,12 @@ class _Batch:
                                       event.aging_ends_at)
         case = _Case(new_id(), CaseStatus.OPEN, timing.earliest_clear_at, timing.blocked_until, new=True)
         self.cases[tenure.id] = case
-        row = dict(
-            id=case.id, number=number["id"], tenure=tenure.id, carrier=self.carrier_id, reason=event.reason.value,
-            jurisdiction=event.jurisdiction, line_class=event.line_class.value, disconnected_at=event.occurred_at,
-            earliest_clear_at=timing.earliest_clear_at, notify_at=timing.notify_at,
-            blocked_until=timing.blocked_until, subscriber_ref=event.subscriber_ref,
-            carrier_case_id=event.carrier_case_id, status=CaseStatus.OPEN.value, opened_at=self.now,
-        )
+        row = _case_row(case.id, number["id"], tenure.id, self.carrier_id, event, timing, self.now)
         self.new_cases.append((row, tenure))
         if timing.notify_at <= self.now:
             self.notify_now.append(case.id)
         if timing.blocked_until:
-            self.new_holds.append(dict(number=number["id"], reason=f"carrier event: {event.reason.value}",
-                                       blocked_until=timing.blocked_until, set_by=f"carrier:{self.carrier_id}"))
+            self.new_holds.append(_hold_row(number["id"], self.carrier_id, event, timing, self.now))
             self.holds[number["id"]] = max(timing.blocked_until, self.holds.get(number["id"], timing.blocked_until))
         owner = tenure.owner
         if owner and event.reason is Reason.SUBSCRIBER_DECEASED:
@@ -455,6 +450,142 @@ class _Batch:
         unused = [e for e in self.inserted if e not in used]
         if unused:
             await where_in("DELETE FROM phone_number WHERE e164 IN ({})", unused)
+
+
+# ---------------------------------------------------------------- bulk
+
+LOOKUP = 5000  # keys per lookup statement (SQLite allows 32,766 variables, PostgreSQL 32,767)
+Id = uuid.UUID | str  # the bulk path writes ids as text (see new_id_texts)
+
+
+async def apply_bulk(carrier: dict, events: list[EventInput]) -> list[Outcome]:
+    """A file's worth of events (the bulk import), each event's outcome in order.
+
+    Most rows of a carrier's monthly file disconnect numbers the registry has never seen: no holder,
+    no owner, no bindings. Those open their cases set-wise, a few statements for the whole batch in
+    one transaction (:func:`_open_first_cases`); every other event (a known number, a number named
+    twice in the batch, any other event type) goes through :func:`apply` in batches of 1,000, in file
+    order. Both take their decisions from :mod:`app.domain.release`.
+    """
+    outcomes: list[Outcome | None] = [None] * len(events)
+    named = Counter(e.number.e164 for e in events)
+    first = [(i, e) for i, e in enumerate(events) if e.type is NumberEvent.DISCONNECTED and named[e.number.e164] == 1]
+    if first:
+        for attempt in range(RETRIES):
+            try:
+                async with write_transaction():
+                    decided = await _open_first_cases(carrier, first, now())
+                break
+            except (Conflict, Contention):
+                if attempt == RETRIES - 1:
+                    raise
+                log.info("bulk batch of %d events met a concurrent writer; retrying", len(first))
+        for i, outcome in decided.items():
+            outcomes[i] = outcome
+    rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    for start in range(0, len(rest), 1000):
+        part = rest[start:start + 1000]
+        for i, outcome in zip(part, await apply(carrier, [events[i] for i in part]), strict=True):
+            outcomes[i] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+async def _open_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
+                            moment: dt.datetime) -> dict[int, Outcome]:
+    """Inside a write transaction: the outcome of each disconnection this can decide, by position.
+
+    Events already applied are duplicates (their numbers exist: an event row is written only with its
+    number, and numbers are never deleted once used). Numbers not in the registry get the number, a
+    first tenure, the release case, any hold and the event row, with one audit entry for the batch.
+    Each distinct (jurisdiction, reason, line class, times) is timed once by
+    :func:`app.domain.release.release_timing`.
+    """
+    carrier_id = carrier["id"]
+    known: set[str] = set()
+    e164s = sorted(e.number.e164 for _, e in events)
+    for start in range(0, len(e164s), LOOKUP):
+        known.update(r["e164"] for r in await where_in(
+            "SELECT e164 FROM phone_number WHERE e164 IN ({})", e164s[start:start + LOOKUP]))
+    seen: set[str] = set()
+    again = sorted(e.key for _, e in events if e.number.e164 in known)
+    for start in range(0, len(again), LOOKUP):
+        seen.update(r["webhook_id"] for r in await where_in(
+            "SELECT webhook_id FROM number_event WHERE carrier = {} AND webhook_id IN ({})",
+            again[start:start + LOOKUP], carrier_id))
+    decided: dict[int, Outcome] = {}
+    fresh = []
+    for i, event in events:
+        if event.key in seen:
+            decided[i] = Outcome("duplicate")
+        elif event.number.e164 not in known:
+            fresh.append((i, event))
+    if not fresh:
+        return decided
+    fresh.sort(key=lambda pair: pair[1].number.e164)  # the numbers' unique index takes them in order
+    status = rules.transition(TenureStatus.ACTIVE, NumberEvent.DISCONNECTED).value
+    timed: dict[tuple, tuple[rules.ReleaseTiming, dict]] = {}
+    numbers, tenures, cases, holds, answers = [], [], [], [], {}
+    ids = zip(new_id_texts(len(fresh)), new_id_texts(len(fresh)), new_id_texts(len(fresh)))
+    for (i, event), (number_id, tenure_id, case_id) in zip(fresh, ids):
+        moments = (event.jurisdiction, event.reason, event.line_class, event.occurred_at, event.aging_ends_at)
+        if (found := timed.get(moments)) is None:
+            timing = rules.release_timing(*moments)
+            view = rules.CaseView("", CaseStatus.OPEN, timing.earliest_clear_at, timing.blocked_until)
+            answer = rules.clearance(known=True, case=view, tasks=[], hold_until=timing.blocked_until, now=moment)
+            found = timed[moments] = timing, {"status": answer.status.value,
+                                              "earliest_clear_at": _iso(timing.earliest_clear_at)}
+        timing, answer = found
+        numbers.append(dict(id=number_id, e164=event.number.e164, region=event.number.region, carrier=carrier_id,
+                            created_at=moment))
+        tenures.append(dict(id=tenure_id, number=number_id, seq=1, status=status, started_at=moment, ended_at=None))
+        case = _case_row(case_id, number_id, tenure_id, carrier_id, event, timing, moment)
+        if timing.notify_at <= moment:
+            case["notices_at"] = moment  # written below, with the case (write_for_new_cases)
+        cases.append(case)
+        if timing.blocked_until:
+            holds.append(_hold_row(number_id, carrier_id, event, timing, moment))
+        answers[i] = {"case_id": case_id, **answer}
+    # a number another writer created since the lookup is a Conflict: the batch is retried, and then finds it
+    await insert_rows(PhoneNumber, numbers)
+    await insert_rows(Tenure, tenures)
+    await insert_rows(ReleaseCase, cases)
+    await insert_rows(NumberHold, holds)
+    due = [dict(id=case["id"], reason=case["reason"], disconnected_at=case["disconnected_at"],
+                earliest_clear_at=case["earliest_clear_at"], e164=event.number.e164)
+           for case, (_, event) in zip(cases, fresh, strict=True) if case["notices_at"] is not None]
+    fresh.sort(key=lambda pair: pair[1].key)  # the (carrier, webhook_id) index too takes them in order
+    events_rows = [dict(id=event_id, carrier=carrier_id, webhook_id=event.key, type=event.type.value,
+                        e164=event.number.e164, received_at=moment, answer=_dump(answers[i]))
+                   for (i, event), event_id in zip(fresh, new_id_texts(len(fresh)))]
+    await insert_rows(NumberEventRow, events_rows)
+    case_ids = sorted(row["id"] for row in cases)
+    await audit.record_many([audit.Entry(
+        "case:open_many", f"carrier:{carrier_id}", f"{len(cases)} numbers", None,
+        {"cases": len(cases), "source": "bulk import",
+         "case_ids_sha256": hashlib.sha256("\n".join(case_ids).encode()).hexdigest()})])
+    await notices.write_for_new_cases(due, moment)
+    for i, _ in fresh:
+        decided[i] = Outcome("applied", answers[i])
+    return decided
+
+
+def _case_row(case_id: Id, number_id: Id, tenure_id: Id, carrier_id: Id, event: EventInput,
+              timing: rules.ReleaseTiming, moment: dt.datetime) -> dict:
+    """The release case a disconnection opens, as the row written."""
+    return dict(
+        id=case_id, number=number_id, tenure=tenure_id, carrier=carrier_id, reason=event.reason.value,
+        jurisdiction=event.jurisdiction, line_class=event.line_class.value, disconnected_at=event.occurred_at,
+        earliest_clear_at=timing.earliest_clear_at, notify_at=timing.notify_at, blocked_until=timing.blocked_until,
+        status=CaseStatus.OPEN.value, subscriber_ref=event.subscriber_ref, carrier_case_id=event.carrier_case_id,
+        opened_at=moment, closed_at=None, notices_at=None,
+    )
+
+
+def _hold_row(number_id: Id, carrier_id: Id, event: EventInput, timing: rules.ReleaseTiming,
+              moment: dt.datetime) -> dict:
+    """The hold a high-risk disconnection puts on its number."""
+    return dict(id=new_id(), number=number_id, reason=f"carrier event: {event.reason.value}",
+                blocked_until=timing.blocked_until, set_by=f"carrier:{carrier_id}", created_at=moment, lifted_at=None)
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -105,9 +105,7 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     disconnection (`ALL`) or added the number as a subject get a task and a notice of their own."""
     if not case_ids:
         return 0
-    issuer = get_settings().issuer
     moment = now()
-    deactivated = rules.own_event(issuer, "identifier-deactivated")
     cases = await where_in(
         "SELECT c.id, c.reason, c.disconnected_at, c.earliest_clear_at, p.e164 FROM release_case c"
         " JOIN phone_number p ON p.id = c.number WHERE c.status = {} AND c.notices_at IS NULL AND c.id IN ({})",
@@ -118,14 +116,31 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
         'SELECT t.id, t."case", t.platform, t.action, t.status, a.email AS heir_email FROM release_task t'
         ' LEFT JOIN heir a ON a.id = t.heir WHERE t.status IN ({}, {}) AND t."case" IN ({})',
         [c["id"] for c in cases], TaskStatus.PENDING.value, TaskStatus.HELD.value)
+    written = await _write_for(cases, tasks, moment)
+    await where_in("UPDATE release_case SET notices_at = {} WHERE id IN ({})", [c["id"] for c in cases], moment)
+    return written
+
+
+async def write_for_new_cases(cases: list[dict], moment: dt.datetime) -> int:
+    """:func:`write_for_cases` for cases this transaction has just written, due now and with no tasks
+    yet (numbers no owner registered: the bulk import), each row with its number's ``e164`` and
+    ``notices_at`` already set to ``moment``: no read of the cases and no update of them."""
+    return await _write_for(cases, [], moment) if cases else 0
+
+
+async def _write_for(cases: list[dict], tasks: list[dict], moment: dt.datetime) -> int:
+    deactivated = rules.own_event(get_settings().issuer, "identifier-deactivated")
     streams = await _streams_by_platform()
     all_platforms = {r["id"] for r in await Platform.select(Platform.id).where(Platform.default_subjects == "ALL")}
     subject_streams: dict[str, set[uuid.UUID]] = {}
     stream_platform = {s["id"]: p for p, s in streams.items()}
-    for row in await where_in("SELECT stream, e164 FROM ssf_subject WHERE e164 IN ({})",
-                              [c["e164"] for c in cases]):
-        if row["stream"] in stream_platform:
-            subject_streams.setdefault(row["e164"], set()).add(stream_platform[row["stream"]])
+    if stream_platform:  # subjects count only for platforms with a stream
+        e164s = [c["e164"] for c in cases]
+        for start in range(0, len(e164s), 1000):
+            for row in await where_in("SELECT stream, e164 FROM ssf_subject WHERE e164 IN ({})",
+                                      e164s[start:start + 1000]):
+                if row["stream"] in stream_platform:
+                    subject_streams.setdefault(row["e164"], set()).add(stream_platform[row["stream"]])
     by_case: dict[uuid.UUID, list[dict]] = {}
     for task in tasks:
         by_case.setdefault(task["case"], []).append(task)
@@ -133,8 +148,6 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     new_tasks: list[dict] = []
     outbox: list[dict] = []
     for case in cases:
-        base = {"reason": case["reason"], "disconnected_at": rules.numeric(case["disconnected_at"]),
-                "earliest_reassign_at": rules.numeric(case["earliest_clear_at"]), "case_id": str(case["id"])}
         covered = set()
         for task in by_case.get(case["id"], []):
             covered.add(task["platform"])
@@ -147,6 +160,8 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
             stream = streams.get(platform_id)
             if stream is None or not _wants(stream, deactivated):
                 continue
+            base = {"reason": case["reason"], "disconnected_at": rules.numeric(case["disconnected_at"]),
+                    "earliest_reassign_at": rules.numeric(case["earliest_clear_at"]), "case_id": str(case["id"])}
             task = dict(id=new_id(), case=case["id"], platform=platform_id, action="unbind", created_at=moment,
                         updated_at=moment)
             new_tasks.append(task)
@@ -155,7 +170,6 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
                                   deadline=case["earliest_clear_at"]))
     await insert_rows(ReleaseTask, new_tasks)
     await insert_rows(Notice, outbox)
-    await where_in("UPDATE release_case SET notices_at = {} WHERE id IN ({})", [c["id"] for c in cases], moment)
     return len(outbox)
 
 

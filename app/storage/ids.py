@@ -29,3 +29,19 @@ def new_id() -> uuid.UUID:
     _set(made, "int", value)
     _set(made, "is_safe", uuid.SafeUUID.unknown)
     return made
+
+
+def new_id_texts(count: int) -> list[str]:
+    """``count`` new ids as text (what ``str(new_id())`` gives), in ascending order: the keys of a bulk
+    insert, from one call for the randomness and without UUID objects, whose conversion to text for
+    the driver costs a microsecond per value (SQLite stores the text; asyncpg takes it as well)."""
+    millis = f"{time.time_ns() // 1_000_000 & ((1 << 48) - 1):012x}"
+    head = f"{millis[:8]}-{millis[8:]}-7"
+    noise = os.urandom(10 * count).hex()  # 20 digits an id: 18 as they are, one for the variant's 2 bits
+    texts = [f"{head}{noise[at:at + 3]}-{_VARIANT_DIGIT[noise[at + 3]]}{noise[at + 4:at + 7]}-{noise[at + 7:at + 19]}"
+             for at in range(0, 20 * count, 20)]
+    texts.sort()
+    return texts
+
+
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}

@@ -3,7 +3,7 @@
 import time
 import uuid
 
-from app.storage.ids import new_id
+from app.storage.ids import new_id, new_id_texts
 
 
 def test_ids_are_version_7_with_the_rfc_variant():
@@ -25,3 +25,16 @@ def test_ids_carry_the_time_and_sort_by_it():
 
 def test_ids_do_not_repeat():
     assert len({new_id() for _ in range(100_000)}) == 100_000
+
+
+def test_id_texts_are_the_text_of_version_7_ids_in_order():
+    before = time.time_ns() // 1_000_000
+    texts = new_id_texts(50_000)
+    after = time.time_ns() // 1_000_000
+    assert texts == sorted(texts) and len(set(texts)) == 50_000
+    for text in texts[:1000]:
+        value = uuid.UUID(text)
+        assert str(value) == text and value.version == 7 and value.variant == uuid.RFC_4122
+        assert before <= value.int >> 80 <= after
+    assert len({t[19:] for t in texts}) == 50_000  # the random part differs, not only the clock
+    assert new_id_texts(0) == []

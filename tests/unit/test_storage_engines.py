@@ -146,3 +146,40 @@ async def test_postgres_sessions_price_index_pages_as_cached(db):
         pytest.skip("a PostgreSQL planner setting")
     [row] = await engine.read_rows("SELECT current_setting('random_page_cost') AS cost")
     assert row["cost"] == engine.PLANNER_SETTINGS["random_page_cost"]
+
+
+async def test_bulk_inserts_store_what_row_by_row_inserts_store(db, monkeypatch):
+    """SQLite takes 500 rows or more as one JSON array; times, flags, empty values, ids and keys that
+    collide must come out exactly as from row-by-row inserts (and PostgreSQL's COPY)."""
+    import datetime as dt
+    import uuid
+
+    from app.storage import engine
+    from app.storage.tables import Account
+
+    moment = dt.datetime(2026, 11, 23, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+    later = moment.astimezone(dt.timezone(dt.timedelta(hours=8))) + dt.timedelta(seconds=1)
+
+    def rows(tag: str) -> list[dict]:
+        return [dict(id=uuid.uuid4() if i % 2 else str(uuid.uuid4()), email=f"{tag}{i}@例子.example",
+                     password_hash='quote " and \\ backslash', is_reviewer=i % 3 == 0, status="active",
+                     locale="zh", created_at=moment if i % 2 else later) for i in range(600)]
+
+    def stored(found: list[dict]) -> list[tuple]:
+        return sorted((r["email"].split("@")[0][1:], r["password_hash"], r["is_reviewer"], r["created_at"])
+                      for r in found)
+
+    async with write_transaction():
+        await engine.insert_rows(Account, rows("b"))
+    monkeypatch.setattr(engine, "JSON_FROM", 10**9)
+    async with write_transaction():
+        await engine.insert_rows(Account, rows("r"))
+    by_bulk = await Account.select().where(Account.email.like("b%"))
+    by_row = await Account.select().where(Account.email.like("r%"))
+    assert len(by_bulk) == 600 and stored(by_bulk) == stored(by_row)
+    assert {r["created_at"] for r in by_bulk} == {moment, later} and all(isinstance(r["id"], uuid.UUID) for r in by_bulk)
+    assert await Account.count().where(Account.created_at > moment) == 600  # times compare as before
+    with pytest.raises(Exception):  # noqa: B017 - a key that collides fails the whole statement
+        async with write_transaction():
+            await engine.insert_rows(Account, rows("b"))
+    assert await Account.count() == 1200

@@ -1,0 +1,124 @@
+"""The bulk import's set-wise path for numbers the registry has never seen (``lifecycle.apply_bulk``):
+it must store exactly what the carrier hook stores for the same event, leave every other row to the
+general path, and come out whole when another writer gets in first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+
+from app import audit
+from app.services import carriers, imports, lifecycle, streams
+from app.storage.tables import AuditEvent, Notice, NumberEvent, NumberHold, PhoneNumber, ReleaseCase, ReleaseTask, Tenure
+from tests.support import make_carrier, platform_id, send_event, sign_up
+
+WHEN = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)).replace(microsecond=0).isoformat()
+LATER = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=120)).replace(microsecond=0).isoformat()
+# (reason, line class, aging_ends_at): immediate notices, a grace period, a hold, a carrier's own date
+KINDS = [("voluntary", "residential", ""), ("non_payment", "residential", ""), ("fraud", "business", ""),
+         ("voluntary", "business", LATER)]
+CASE_FIELDS = ["reason", "jurisdiction", "line_class", "disconnected_at", "earliest_clear_at", "notify_at",
+               "blocked_until", "status", "subscriber_ref", "carrier_case_id", "closed_at"]
+
+
+async def import_rows(carrier, rows: list[str]) -> imports.ImportSummary:
+    text = "phone_number,disconnected_at,reason,aging_ends_at,line_class\n" + "\n".join(rows) + "\n"
+    return await imports.import_disconnections(await carriers.get(carrier.id), io.StringIO(text, newline=""))
+
+
+async def stored(e164: str) -> dict:
+    """Everything a disconnection leaves about one number, without its ids."""
+    number = await PhoneNumber.select().where(PhoneNumber.e164 == e164).first()
+    tenure = await Tenure.select(Tenure.seq, Tenure.status, Tenure.ended_at).where(Tenure.number == number["id"])
+    case = await ReleaseCase.select().where(ReleaseCase.number == number["id"]).first()
+    holds = await NumberHold.select(NumberHold.blocked_until, NumberHold.reason, NumberHold.set_by).where(
+        NumberHold.number == number["id"])
+    [event] = await NumberEvent.select(NumberEvent.type, NumberEvent.answer).where(NumberEvent.e164 == e164)
+    answer = json.loads(event["answer"])
+    assert answer.pop("case_id") == str(case["id"])
+    tasks = await ReleaseTask.select(ReleaseTask.action, ReleaseTask.status).where(ReleaseTask.case == case["id"])
+    notices = await Notice.select(Notice.event).where(Notice.case == case["id"])
+    return {"region": number["region"], "carrier": number["carrier"], "tenures": tenure,
+            "case": {k: case[k] for k in CASE_FIELDS}, "told": case["notices_at"] is not None,
+            "holds": holds, "type": event["type"], "answer": answer, "tasks": tasks,
+            "notices": sorted(n["event"] for n in notices)}
+
+
+async def test_a_first_disconnection_imported_is_stored_as_the_hook_stores_it(client, db):
+    carrier = await make_carrier()
+    await streams.add_platform("Renewal App", poll=True, all_subjects=True)  # told of every disconnection
+    rows = []
+    for n, (reason, line_class, aging) in enumerate(KINDS):
+        hooked, imported = f"+861390000{n:04d}", f"+861370000{n:04d}"
+        response = await send_event(client, carrier, "number.disconnected", hooked, disconnected_at=WHEN,
+                                    reason=reason, line_class=line_class, aging_ends_at=aging or None)
+        assert response.status_code == 202, response.text
+        rows.append(f"{imported},{WHEN},{reason},{aging},{line_class}")
+    summary = await import_rows(carrier, rows)
+    assert (summary.applied, summary.rejected_count) == (len(KINDS), 0)
+    for n in range(len(KINDS)):
+        by_hook, by_import = await stored(f"+861390000{n:04d}"), await stored(f"+861370000{n:04d}")
+        assert by_import == by_hook, KINDS[n]
+    assert (await stored("+8613700000000"))["notices"]  # the ALL platform was told of the imported number
+    assert (await stored("+8613700000002"))["holds"]  # fraud holds the number
+
+
+async def test_known_numbers_and_numbers_named_twice_take_the_general_path(client, db):
+    carrier, other = await make_carrier(), await make_carrier("Another Test", "CN")
+    owner = await sign_up(client, "+8613800138000")
+    response = await client.post("/v1/me/bindings", headers=owner.headers, json={
+        "platform_id": await platform_id(client, "wechat"), "binding_types": ["login"], "disposition": "unbind"})
+    assert response.status_code == 201, response.text
+    assert (await send_event(client, other, "number.suspended", "+8613900139000")).status_code == 202
+    summary = await import_rows(carrier, [
+        f"+8613800138000,{WHEN},voluntary,,residential",   # line 2: an owner's number: a task per binding
+        f"+8613700137000,{WHEN},voluntary,,residential",   # line 3: never seen
+        f"+8613600136000,{WHEN},voluntary,,residential",   # line 4: named twice ...
+        f"+8613600136000,{WHEN},fraud,,residential",       # line 5: ... so the second is impossible
+        f"+8613900139000,{WHEN},voluntary,,residential",   # line 6: another carrier holds it
+        f"+8613500135000,{WHEN},voluntary,,residential",   # line 7: never seen
+    ])
+    assert (summary.rows, summary.applied, summary.duplicates, summary.rejected_count) == (6, 4, 0, 2)
+    assert [line for line, _ in summary.rejected] == [5, 6]
+    assert "held by another carrier" in summary.rejected[1][1]
+    owner_case = await ReleaseCase.select().where(ReleaseCase.number.e164 == "+8613800138000").first()
+    assert [t["action"] for t in await ReleaseTask.select().where(ReleaseTask.case == owner_case["id"])] == ["unbind"]
+    assert await ReleaseCase.count().where(ReleaseCase.number.e164 == "+8613600136000") == 1
+    # one entry for the batch's first cases (lines 3 and 7), naming them by digest; the others one each
+    [entry] = await AuditEvent.select().where(AuditEvent.action == "case:open_many")
+    first = sorted(str(r["id"]) for r in await ReleaseCase.select(ReleaseCase.id).where(
+        ReleaseCase.number.e164.is_in(["+8613700137000", "+8613500135000"])))
+    detail = json.loads(entry["detail"])
+    assert detail["cases"] == 2 and detail["case_ids_sha256"] == hashlib.sha256("\n".join(first).encode()).hexdigest()
+    assert await AuditEvent.count().where(AuditEvent.action == "case:open") == 2  # lines 2 and 4
+    assert (await audit.verify()).ok
+    again = await import_rows(carrier, [f"+8613700137000,{WHEN},voluntary,,residential",
+                                        f"+8613800138000,{WHEN},voluntary,,residential"])
+    assert (again.applied, again.duplicates) == (0, 2)
+
+
+async def test_a_number_another_writer_created_meanwhile_is_retried_on_the_general_path(client, db, monkeypatch):
+    carrier = await make_carrier()
+    assert (await send_event(client, carrier, "number.suspended", "+8613700137000")).status_code == 202
+    real, hidden = lifecycle.where_in, []
+
+    async def blind_first_lookup(sql, values, *before):
+        rows = await real(sql, values, *before)
+        if sql.startswith("SELECT e164 FROM phone_number") and not hidden:
+            hidden.append(sql)  # as if the number appeared after this lookup
+            return [r for r in rows if r["e164"] != "+8613700137000"]
+        return rows
+
+    monkeypatch.setattr(lifecycle, "where_in", blind_first_lookup)
+    cases_before = await ReleaseCase.count()
+    summary = await import_rows(carrier, [f"+8613700137000,{WHEN},voluntary,,residential",
+                                          f"+8613600136000,{WHEN},voluntary,,residential"])
+    assert hidden and (summary.applied, summary.rejected_count) == (2, 0)
+    # the first attempt rolled back whole; the retry opened one case each, the suspended number's from
+    # its existing tenure
+    assert await ReleaseCase.count() == cases_before + 2
+    assert await PhoneNumber.count() == 2
+    assert await Tenure.count().where(Tenure.number.e164 == "+8613700137000") == 1
+    assert await AuditEvent.count().where(AuditEvent.action == "case:open_many") == 1
