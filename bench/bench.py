@@ -386,19 +386,28 @@ def raw_ingest_baseline(raw: Raw, events: int) -> float:
 
 # ---------------------------------------------------------------- W2: bulk import
 
-def bench_import(engine: str, rows: int) -> None:
-    print(f"\nW2 bulk import ({engine}, {rows:,} rows)")
+def bench_import(engine: str, rows: int, mixed: bool = False) -> None:
+    print(f"\nW2 bulk import ({engine}, {rows:,} rows{', mixed' if mixed else ''})")
     with workspace(engine) as (env, tmp):
         creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
         path = tmp / "disconnects.csv"
-        moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(microsecond=0).isoformat()
+        moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(microsecond=0)
         order = list(range(rows))
-        random.Random(3).shuffle(order)
+        rng = random.Random(3)
+        rng.shuffle(order)
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"])
             for i in order:
-                writer.writerow([f"+86135{i:08d}", moment, "voluntary", "", "residential"])
+                if not mixed:  # one moment, one reason: the timing rules run once for the whole file
+                    writer.writerow([f"+86135{i:08d}", moment.isoformat(), "voluntary", "", "residential"])
+                    continue
+                # a month of disconnections to the second, the reasons and line classes of a real file
+                at = moment - dt.timedelta(seconds=rng.randrange(30 * 86400))
+                reason = rng.choices(["voluntary", "non_payment", "subscriber_deceased", "fraud"], [70, 25, 4, 1])[0]
+                aging = (at + dt.timedelta(days=120)).isoformat() if rng.random() < 0.05 else ""
+                writer.writerow([f"+86135{i:08d}", at.isoformat(), reason, aging,
+                                 "business" if rng.random() < 0.1 else "residential"])
         timings = []
         for attempt in ("first", "again"):
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -611,6 +620,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--mixed", action="store_true",
+                        help="import: rows with a month of disconnection times and mixed reasons")
     parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -626,7 +637,7 @@ def main() -> None:
             if args.workload in ("ingest", "all"):
                 bench_ingest(engine, args.events, args.concurrency)
             if args.workload in ("import", "all"):
-                bench_import(engine, args.rows)
+                bench_import(engine, args.rows, args.mixed)
             if args.workload in ("clearance", "all"):
                 bench_clearance(engine, args.numbers, args.requests, args.concurrency)
             if args.workload in ("fanout", "all"):

@@ -339,13 +339,20 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
         # PostgreSQL's COPY: one binary stream instead of a statement per row
         await transaction.connection.copy_records_to_table(table._meta.tablename, records=values, columns=names)
         return
-    if is_sqlite() and len(values) >= JSON_FROM and (text := _json_rows(columns, values)) is not None:
+    if is_sqlite() and len(values) >= JSON_FROM and (rows_json := _json_rows(columns, values)) is not None:
+        text, same = rows_json
+        cells, args, at = [], [], 0
+        for i in range(len(names)):
+            if i in same:  # one value for every row: bound once
+                cells.append("?")
+                args.append(same[i])
+            else:
+                cells.append(f"json_extract(value, '$[{at}]')")
+                at += 1
         head, _, tail = sql.partition(" VALUES ")
-        cells = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
         # (WHERE true: SQLite's grammar needs it before an ON CONFLICT clause after a SELECT)
-        await transaction.connection.execute(f"{head} SELECT {cells} FROM json_each(?) WHERE true"
-                                             f"{tail[len(placeholders) + 2:]}",
-                                             (text,))
+        await transaction.connection.execute(f"{head} SELECT {', '.join(cells)} FROM json_each(?) WHERE true"
+                                             f"{tail[len(placeholders) + 2:]}", (*args, text))
         return
     for start in range(0, len(values), chunk):
         await transaction.connection.executemany(sql, values[start:start + chunk])
@@ -354,26 +361,35 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
 JSON_FROM = 500  # rows; SQLite takes them as one JSON array in one statement
 
 
-def _json_rows(columns: list, values: list[tuple]) -> str | None:
-    """The rows as one JSON array for SQLite's ``json_each``, or None when a column holds what JSON cannot
-    carry as SQLite would store it (bytes, decimals).
+def _json_rows(columns: list, values: list[tuple]) -> tuple[str, dict[int, object]] | None:
+    """The rows as one JSON array for SQLite's ``json_each`` (without the columns that hold one value in
+    every row, returned by position), or None when a column holds what JSON cannot carry as SQLite would
+    store it (bytes, decimals).
 
     ``executemany`` takes the GIL back from the thread that builds the next batch for every row it
     binds, so on a busy process the writer thread waits for the interpreter more than for the disk;
     one statement runs without it from start to end. Times are written as Piccolo writes them.
     """
-    stamps = [i for i, c in enumerate(columns) if isinstance(c, (Timestamptz, Timestamp))]
     if any(isinstance(c, (Bytea, Numeric, Decimal)) for c in columns):
         return None
+    first = values[0]
+    same = {i: first[i] for i in range(len(columns)) if all(row[i] == first[i] for row in values)}
+    varying = [i for i in range(len(columns)) if i not in same]
+    if not varying:  # every row the same: rare, and nothing for json_each to carry
+        return None
+    stamps = [at for at, i in enumerate(varying) if isinstance(columns[i], (Timestamptz, Timestamp))]
+    pick = operator.itemgetter(*varying) if len(varying) > 1 else (lambda row: (row[varying[0]],))
     if stamps:
         def as_text(row: tuple) -> list:
-            cells = list(row)
-            for i in stamps:
-                if cells[i] is not None:
-                    cells[i] = _sqlite_stamp(cells[i])
+            cells = list(pick(row))
+            for at in stamps:
+                if cells[at] is not None:
+                    cells[at] = _sqlite_stamp(cells[at])
             return cells
-        values = list(map(as_text, values))
-    return msgspec.json.encode(values).decode()
+        cells = list(map(as_text, values))
+    else:
+        cells = list(map(pick, values))
+    return msgspec.json.encode(cells).decode(), same
 
 
 def _default_maker(column) -> Callable[[], object]:
