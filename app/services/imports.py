@@ -16,6 +16,7 @@ from app.domain.release import NumberEvent
 from app.errors import HeirlineError, InvalidRequest
 from app.services import lifecycle
 from app.settings import get_settings
+from app.storage.engine import refresh_statistics
 
 HEADER = ["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"]
 BATCH = 5_000  # rows per bulk transaction: SQLite's one writer is held about half a second
@@ -54,6 +55,7 @@ async def import_disconnections(carrier: dict, lines: Iterable[str],
     if [h.strip().lstrip("\ufeff").lower() for h in header] != HEADER:
         raise InvalidRequest("the first line must be the header " + ",".join(HEADER))
     summary = ImportSummary()
+    statistics = _Statistics()
     pending: list[tuple[int, lifecycle.EventInput]] = []
     writing: asyncio.Task | None = None  # one batch is written while the next is parsed
     try:
@@ -64,14 +66,15 @@ async def import_disconnections(carrier: dict, lines: Iterable[str],
             if len(pending) >= BATCH:
                 if writing is not None:
                     await writing  # batches apply in file order, one at a time
-                writing = asyncio.create_task(_flush(carrier, pending, summary))
+                writing = asyncio.create_task(_flush(carrier, pending, summary, statistics))
                 pending = []
                 if progress:
                     progress(summary.rows)
         if writing is not None:
             await writing
         if pending:
-            await _flush(carrier, pending, summary)
+            await _flush(carrier, pending, summary, statistics)
+        await statistics.refresh(summary.applied, final=True)
     except BaseException:
         if writing is not None and not writing.done():  # it commits whole or rolls back: never half-applied
             writing.cancel()
@@ -112,7 +115,24 @@ def _events(reader, carrier: dict, summary: ImportSummary) -> Iterator[tuple[int
         yield line, event
 
 
-async def _flush(carrier: dict, pending: list[tuple[int, lifecycle.EventInput]], summary: ImportSummary) -> None:
+class _Statistics:
+    """The planner's statistics of the tables an import writes and reads back, refreshed each time what
+    this import has written doubles, and at its end (see :func:`refresh_statistics`): a handful of
+    ANALYZEs for a million rows, against lookups that would otherwise scan whole tables."""
+
+    TABLES = ("phone_number", "tenure", "release_case", "number_event")
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    async def refresh(self, written: int, *, final: bool = False) -> None:
+        if written >= BATCH and (written >= 2 * self.written or final and written > self.written):
+            await refresh_statistics(*self.TABLES)
+            self.written = written
+
+
+async def _flush(carrier: dict, pending: list[tuple[int, lifecycle.EventInput]], summary: ImportSummary,
+                 statistics: _Statistics) -> None:
     outcomes = await lifecycle.apply_bulk(carrier, [event for _, event in pending])
     for (line, _), outcome in zip(pending, outcomes):
         if outcome.result == "applied":
@@ -121,3 +141,4 @@ async def _flush(carrier: dict, pending: list[tuple[int, lifecycle.EventInput]],
             summary.duplicates += 1
         else:
             summary.reject(line, outcome.error.detail if outcome.error else "rejected")
+    await statistics.refresh(summary.applied)

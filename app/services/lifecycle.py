@@ -29,7 +29,7 @@ from app.notify import letters, notifier
 from app.services import notices
 from app.services import legacy_alerts
 from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
-from app.storage.engine import insert_rows, lock_numbers, where_in, write_transaction
+from app.storage.engine import any_of, insert_rows, lock_numbers, read_rows, where_in, write_transaction
 from app.storage.ids import new_id, new_id_texts
 from app.storage.tables import (
     Binding,
@@ -462,26 +462,21 @@ async def apply_bulk(carrier: dict, events: list[EventInput]) -> list[Outcome]:
     """A file's worth of events (the bulk import), each event's outcome in order.
 
     Most rows of a carrier's monthly file disconnect numbers the registry has never seen: no holder,
-    no owner, no bindings. Those open their cases set-wise, a few statements for the whole batch in
-    one transaction (:func:`_open_first_cases`); every other event (a known number, a number named
-    twice in the batch, any other event type) goes through :func:`apply` in batches of 1,000, in file
-    order. Both take their decisions from :mod:`app.domain.release`.
+    no owner, no bindings. Those open their cases set-wise: planned outside any transaction
+    (:func:`_plan_first_cases`), then written with a handful of statements in one short transaction
+    (:func:`_open_first_cases`). Every other event (a known number, a number named twice in the batch,
+    any other event type) goes through :func:`apply` in batches of 1,000, in file order. Both take
+    their decisions from :mod:`app.domain.release`.
     """
     outcomes: list[Outcome | None] = [None] * len(events)
     named = Counter(e.number.e164 for e in events)
     first = [(i, e) for i, e in enumerate(events) if e.type is NumberEvent.DISCONNECTED and named[e.number.e164] == 1]
     if first:
-        for attempt in range(RETRIES):
-            try:
-                async with write_transaction():
-                    decided = await _open_first_cases(carrier, first, now())
-                break
-            except (Conflict, Contention):
-                if attempt == RETRIES - 1:
-                    raise
-                log.info("bulk batch of %d events met a concurrent writer; retrying", len(first))
-        for i, outcome in decided.items():
-            outcomes[i] = outcome
+        plan = await _plan_first_cases(carrier, first, now())
+        for i in plan.duplicates:
+            outcomes[i] = Outcome("duplicate")
+        for i, answer in (await _open_first_cases_retrying(plan)).items():
+            outcomes[i] = Outcome("applied", answer)
     rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
     for start in range(0, len(rest), 1000):
         part = rest[start:start + 1000]
@@ -490,43 +485,62 @@ async def apply_bulk(carrier: dict, events: list[EventInput]) -> list[Outcome]:
     return outcomes  # type: ignore[return-value]
 
 
-async def _open_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
-                            moment: dt.datetime) -> dict[int, Outcome]:
-    """Inside a write transaction: the outcome of each disconnection this can decide, by position.
+async def _open_first_cases_retrying(plan: _FirstCases) -> dict[int, dict]:
+    if not plan.numbers:
+        return {}
+    for attempt in range(RETRIES):
+        try:
+            async with write_transaction():
+                return await _open_first_cases(plan)
+        except (Conflict, Contention):
+            if attempt == RETRIES - 1:
+                raise
+            log.info("bulk batch of %d new numbers met a concurrent writer; retrying", len(plan.numbers))
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _FirstCases:
+    """What :func:`_plan_first_cases` found and built: row lists aligned with ``fresh``."""
+
+    carrier_id: uuid.UUID
+    moment: dt.datetime
+    duplicates: list[int]
+    fresh: list[tuple[int, EventInput]]
+    numbers: list[dict]
+    tenures: list[dict]
+    cases: list[dict]
+    holds: list[dict | None]
+    answers: list[dict]
+
+
+async def _plan_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
+                            moment: dt.datetime) -> _FirstCases:
+    """Outside any transaction (SQLite's one writer is not held while Python builds rows): which events
+    are duplicates, which numbers the registry has not seen, and the rows those would get.
 
     Events already applied are duplicates (their numbers exist: an event row is written only with its
     number, and numbers are never deleted once used). Numbers not in the registry get the number, a
-    first tenure, the release case, any hold and the event row, with one audit entry for the batch.
-    Each distinct (jurisdiction, reason, line class, times) is timed once by
-    :func:`app.domain.release.release_timing`.
+    first tenure, the release case, any hold and the event row. Each distinct (jurisdiction, reason,
+    line class, times) is timed once by :func:`app.domain.release.release_timing`.
     """
     carrier_id = carrier["id"]
-    known: set[str] = set()
     e164s = sorted(e.number.e164 for _, e in events)
-    for start in range(0, len(e164s), LOOKUP):
-        known.update(r["e164"] for r in await where_in(
-            "SELECT e164 FROM phone_number WHERE e164 IN ({})", e164s[start:start + LOOKUP]))
+    known = await _known_numbers(e164s, writing=False)
     seen: set[str] = set()
     again = sorted(e.key for _, e in events if e.number.e164 in known)
     for start in range(0, len(again), LOOKUP):
-        seen.update(r["webhook_id"] for r in await where_in(
-            "SELECT webhook_id FROM number_event WHERE carrier = {} AND webhook_id IN ({})",
-            again[start:start + LOOKUP], carrier_id))
-    decided: dict[int, Outcome] = {}
-    fresh = []
-    for i, event in events:
-        if event.key in seen:
-            decided[i] = Outcome("duplicate")
-        elif event.number.e164 not in known:
-            fresh.append((i, event))
-    if not fresh:
-        return decided
-    fresh.sort(key=lambda pair: pair[1].number.e164)  # the numbers' unique index takes them in order
+        condition, args = any_of("webhook_id", again[start:start + LOOKUP])
+        seen.update(r["webhook_id"] for r in await read_rows(
+            f"SELECT webhook_id FROM number_event WHERE carrier = {{}} AND {condition}", carrier_id, *args))
+    duplicates = [i for i, e in events if e.key in seen]
+    fresh = sorted(((i, e) for i, e in events if e.number.e164 not in known),
+                   key=lambda pair: pair[1].number.e164)  # the numbers' unique index takes them in order
     status = rules.transition(TenureStatus.ACTIVE, NumberEvent.DISCONNECTED).value
     timed: dict[tuple, tuple[rules.ReleaseTiming, dict]] = {}
-    numbers, tenures, cases, holds, answers = [], [], [], [], {}
+    plan = _FirstCases(carrier_id, moment, duplicates, fresh, [], [], [], [], [])
     ids = zip(new_id_texts(len(fresh)), new_id_texts(len(fresh)), new_id_texts(len(fresh)))
-    for (i, event), (number_id, tenure_id, case_id) in zip(fresh, ids):
+    for (_, event), (number_id, tenure_id, case_id) in zip(fresh, ids):
         moments = (event.jurisdiction, event.reason, event.line_class, event.occurred_at, event.aging_ends_at)
         if (found := timed.get(moments)) is None:
             timing = rules.release_timing(*moments)
@@ -535,38 +549,66 @@ async def _open_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
             found = timed[moments] = timing, {"status": answer.status.value,
                                               "earliest_clear_at": _iso(timing.earliest_clear_at)}
         timing, answer = found
-        numbers.append(dict(id=number_id, e164=event.number.e164, region=event.number.region, carrier=carrier_id,
-                            created_at=moment))
-        tenures.append(dict(id=tenure_id, number=number_id, seq=1, status=status, started_at=moment, ended_at=None))
+        plan.numbers.append(dict(id=number_id, e164=event.number.e164, region=event.number.region,
+                                 carrier=carrier_id, created_at=moment))
+        plan.tenures.append(dict(id=tenure_id, number=number_id, seq=1, status=status, started_at=moment,
+                                 ended_at=None))
         case = _case_row(case_id, number_id, tenure_id, carrier_id, event, timing, moment)
         if timing.notify_at <= moment:
-            case["notices_at"] = moment  # written below, with the case (write_for_new_cases)
-        cases.append(case)
-        if timing.blocked_until:
-            holds.append(_hold_row(number_id, carrier_id, event, timing, moment))
-        answers[i] = {"case_id": case_id, **answer}
-    # a number another writer created since the lookup is a Conflict: the batch is retried, and then finds it
+            case["notices_at"] = moment  # written with the case (write_for_new_cases)
+        plan.cases.append(case)
+        plan.holds.append(_hold_row(number_id, carrier_id, event, timing, moment) if timing.blocked_until else None)
+        plan.answers.append({"case_id": case_id, **answer})
+    return plan
+
+
+async def _known_numbers(e164s: list[str], *, writing: bool) -> set[str]:
+    """Which of these numbers the registry holds: as committed (the fast read path), or as the current
+    write transaction sees them."""
+    known: set[str] = set()
+    for start in range(0, len(e164s), LOOKUP):
+        part = e164s[start:start + LOOKUP]
+        if writing:
+            rows = await where_in("SELECT e164 FROM phone_number WHERE e164 IN ({})", part)
+        else:
+            condition, args = any_of("e164", part)
+            rows = await read_rows(f"SELECT e164 FROM phone_number WHERE {condition}", *args)
+        known.update(r["e164"] for r in rows)
+    return known
+
+
+async def _open_first_cases(plan: _FirstCases) -> dict[int, dict]:
+    """Inside a write transaction: write the planned first cases, each event's answer by position.
+
+    A number some other writer created since the plan is left out (to :func:`apply`); one created
+    between this check and the insert (PostgreSQL) is a Conflict, and the batch is tried again.
+    """
+    moment = plan.moment
+    appeared = await _known_numbers([n["e164"] for n in plan.numbers], writing=True)
+    keep = [k for k, number in enumerate(plan.numbers) if number["e164"] not in appeared]
+    if not keep:
+        return {}
+    numbers, tenures, cases = ([rows[k] for k in keep] for rows in (plan.numbers, plan.tenures, plan.cases))
     await insert_rows(PhoneNumber, numbers)
     await insert_rows(Tenure, tenures)
     await insert_rows(ReleaseCase, cases)
-    await insert_rows(NumberHold, holds)
-    due = [dict(id=case["id"], reason=case["reason"], disconnected_at=case["disconnected_at"],
-                earliest_clear_at=case["earliest_clear_at"], e164=event.number.e164)
-           for case, (_, event) in zip(cases, fresh, strict=True) if case["notices_at"] is not None]
-    fresh.sort(key=lambda pair: pair[1].key)  # the (carrier, webhook_id) index too takes them in order
-    events_rows = [dict(id=event_id, carrier=carrier_id, webhook_id=event.key, type=event.type.value,
-                        e164=event.number.e164, received_at=moment, answer=_dump(answers[i]))
-                   for (i, event), event_id in zip(fresh, new_id_texts(len(fresh)))]
-    await insert_rows(NumberEventRow, events_rows)
-    case_ids = sorted(row["id"] for row in cases)
+    await insert_rows(NumberHold, [hold for k in keep if (hold := plan.holds[k]) is not None])
+    event_rows = []
+    by_key = sorted(keep, key=lambda k: plan.fresh[k][1].key)  # the (carrier, webhook_id) index in order
+    for k, event_id in zip(by_key, new_id_texts(len(by_key))):
+        event = plan.fresh[k][1]
+        event_rows.append(dict(id=event_id, carrier=plan.carrier_id, webhook_id=event.key, type=event.type.value,
+                               e164=event.number.e164, received_at=moment, answer=_dump(plan.answers[k])))
+    await insert_rows(NumberEventRow, event_rows)
     await audit.record_many([audit.Entry(
-        "case:open_many", f"carrier:{carrier_id}", f"{len(cases)} numbers", None,
+        "case:open_many", f"carrier:{plan.carrier_id}", f"{len(cases)} numbers", None,
         {"cases": len(cases), "source": "bulk import",
-         "case_ids_sha256": hashlib.sha256("\n".join(case_ids).encode()).hexdigest()})])
-    await notices.write_for_new_cases(due, moment)
-    for i, _ in fresh:
-        decided[i] = Outcome("applied", answers[i])
-    return decided
+         "case_ids_sha256": hashlib.sha256("\n".join(sorted(c["id"] for c in cases)).encode()).hexdigest()})])
+    await notices.write_for_new_cases([
+        dict(id=case["id"], reason=case["reason"], disconnected_at=case["disconnected_at"],
+             earliest_clear_at=case["earliest_clear_at"], e164=number["e164"])
+        for case, number in zip(cases, numbers, strict=True) if case["notices_at"] is not None], moment)
+    return {plan.fresh[k][0]: plan.answers[k] for k in keep}
 
 
 def _case_row(case_id: Id, number_id: Id, tenure_id: Id, carrier_id: Id, event: EventInput,

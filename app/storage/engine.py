@@ -288,6 +288,16 @@ async def close_database() -> None:
         await DB.close_connection_pool()
 
 
+async def refresh_statistics(*tables: str) -> None:
+    """PostgreSQL plans each lookup from its tables' statistics, which autovacuum refreshes only a while
+    after a table has grown; until then a lookup of 5,000 keys in a table that grew a hundredfold
+    since is planned as a scan of the whole table. A bulk load that goes on reading what it wrote calls
+    this as it goes. SQLite needs nothing: its planner takes an index for lookups by key without any."""
+    if not is_sqlite():
+        for table in tables:
+            await run_sql(f'ANALYZE "{table}"')
+
+
 async def lock_numbers(e164s: list[str]) -> None:
     """Inside a write transaction, take the numbers' rows for this transaction (in a fixed order).
 

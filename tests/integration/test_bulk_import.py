@@ -9,6 +9,8 @@ import hashlib
 import io
 import json
 
+import pytest
+
 from app import audit
 from app.services import carriers, imports, lifecycle, streams
 from app.storage.tables import AuditEvent, Notice, NumberEvent, NumberHold, PhoneNumber, ReleaseCase, ReleaseTask, Tenure
@@ -99,26 +101,66 @@ async def test_known_numbers_and_numbers_named_twice_take_the_general_path(clien
     assert (again.applied, again.duplicates) == (0, 2)
 
 
-async def test_a_number_another_writer_created_meanwhile_is_retried_on_the_general_path(client, db, monkeypatch):
+@pytest.mark.parametrize("blind_checks", [0, 1])
+async def test_a_number_another_writer_created_meanwhile_goes_the_general_path(client, db, monkeypatch, blind_checks):
+    """The plan is made outside the transaction, so another writer may create one of its numbers before the
+    transaction starts (the check inside catches it) or, on PostgreSQL, even after that check (the insert
+    then conflicts, the batch rolls back whole and is tried again): both end on the general path."""
     carrier = await make_carrier()
     assert (await send_event(client, carrier, "number.suspended", "+8613700137000")).status_code == 202
-    real, hidden = lifecycle.where_in, []
+    real_read, real_where_in, checks = lifecycle.read_rows, lifecycle.where_in, []
 
-    async def blind_first_lookup(sql, values, *before):
-        rows = await real(sql, values, *before)
-        if sql.startswith("SELECT e164 FROM phone_number") and not hidden:
-            hidden.append(sql)  # as if the number appeared after this lookup
-            return [r for r in rows if r["e164"] != "+8613700137000"]
+    def hiding(rows):
+        return [r for r in rows if r["e164"] != "+8613700137000"]
+
+    async def blind_plan(sql, *args):  # as if the number appeared after the plan's lookup
+        rows = await real_read(sql, *args)
+        return hiding(rows) if sql.startswith("SELECT e164 FROM phone_number") else rows
+
+    async def blind_check(sql, values, *before):
+        rows = await real_where_in(sql, values, *before)
+        if sql.startswith("SELECT e164 FROM phone_number"):
+            checks.append(sql)
+            if len(checks) <= blind_checks:  # ... or after the check inside the transaction
+                return hiding(rows)
         return rows
 
-    monkeypatch.setattr(lifecycle, "where_in", blind_first_lookup)
-    cases_before = await ReleaseCase.count()
+    real_open, attempts = lifecycle._open_first_cases, []
+
+    async def counted(plan):
+        attempts.append(len(plan.numbers))
+        return await real_open(plan)
+
+    monkeypatch.setattr(lifecycle, "read_rows", blind_plan)
+    monkeypatch.setattr(lifecycle, "where_in", blind_check)
+    monkeypatch.setattr(lifecycle, "_open_first_cases", counted)
     summary = await import_rows(carrier, [f"+8613700137000,{WHEN},voluntary,,residential",
                                           f"+8613600136000,{WHEN},voluntary,,residential"])
-    assert hidden and (summary.applied, summary.rejected_count) == (2, 0)
-    # the first attempt rolled back whole; the retry opened one case each, the suspended number's from
-    # its existing tenure
-    assert await ReleaseCase.count() == cases_before + 2
-    assert await PhoneNumber.count() == 2
+    assert (summary.applied, summary.rejected_count) == (2, 0)
+    assert attempts == [2] * (blind_checks + 1)  # both planned as new; a conflict made it try again
+    # nothing of a rolled-back attempt is left: one case each, the suspended number's from its own tenure
+    assert await ReleaseCase.count() == 2 and await PhoneNumber.count() == 2
     assert await Tenure.count().where(Tenure.number.e164 == "+8613700137000") == 1
-    assert await AuditEvent.count().where(AuditEvent.action == "case:open_many") == 1
+    [entry] = await AuditEvent.select().where(AuditEvent.action == "case:open_many")
+    assert json.loads(entry["detail"])["cases"] == 1
+
+
+async def test_an_import_refreshes_the_planner_statistics_as_it_grows_the_tables(db, monkeypatch):
+    """PostgreSQL would plan each batch's lookups as whole-table scans until autovacuum caught up."""
+    calls = []
+    real = imports.refresh_statistics
+
+    async def counted(*tables):
+        calls.append(tables)
+        await real(*tables)
+
+    monkeypatch.setattr(imports, "refresh_statistics", counted)
+    statistics = imports._Statistics()
+    for written in (0, 3000, imports.BATCH, imports.BATCH + 1, 2 * imports.BATCH, 3 * imports.BATCH):
+        await statistics.refresh(written)
+    await statistics.refresh(3 * imports.BATCH + 10, final=True)
+    await statistics.refresh(3 * imports.BATCH + 10, final=True)
+    assert len(calls) == 3 and set(calls[0]) >= {"phone_number", "number_event"}  # 1, 2 batches, then the end
+    small = imports._Statistics()
+    await small.refresh(10, final=True)  # a small file changes the statistics too little to pay for it
+    assert len(calls) == 3  # (on PostgreSQL each call ran ANALYZE on the tables)
