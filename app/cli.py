@@ -204,12 +204,19 @@ def import_disconnects(file: str, carrier_id: str) -> None:
 
     from app.services import carriers as service
     from app.services import imports
+    from app.storage.engine import close_database, prepare_database
 
     path = pathlib.Path(file)
     total_bytes = path.stat().st_size or 1
 
     async def run():
-        carrier = await service.get(carrier_id)
+        await prepare_database(pool=_settings().db_pool_size > 0)  # PostgreSQL: reads and batches share a pool
+        try:
+            return await read(await service.get(carrier_id))
+        finally:
+            await close_database()
+
+    async def read(carrier):
         with path.open("r", encoding="utf-8-sig", newline="") as fh, Progress(
                 TextColumn("importing"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]} rows"),
                 TimeRemainingColumn(), transient=False) as progress:

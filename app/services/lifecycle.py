@@ -526,7 +526,7 @@ async def _plan_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
     """
     carrier_id = carrier["id"]
     e164s = sorted(e.number.e164 for _, e in events)
-    known = await _known_numbers(e164s, writing=False)
+    known = await _known_numbers(e164s)
     seen: set[str] = set()
     again = sorted(e.key for _, e in events if e.number.e164 in known)
     for start in range(0, len(again), LOOKUP):
@@ -562,18 +562,13 @@ async def _plan_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
     return plan
 
 
-async def _known_numbers(e164s: list[str], *, writing: bool) -> set[str]:
-    """Which of these numbers the registry holds: as committed (the fast read path), or as the current
-    write transaction sees them."""
+async def _known_numbers(e164s: list[str]) -> set[str]:
+    """Which of these numbers the registry holds (inside a write transaction, as it sees them: on
+    PostgreSQL the read joins it; SQLite's reader sees what its one writer sees before it writes)."""
     known: set[str] = set()
     for start in range(0, len(e164s), LOOKUP):
-        part = e164s[start:start + LOOKUP]
-        if writing:
-            rows = await where_in("SELECT e164 FROM phone_number WHERE e164 IN ({})", part)
-        else:
-            condition, args = any_of("e164", part)
-            rows = await read_rows(f"SELECT e164 FROM phone_number WHERE {condition}", *args)
-        known.update(r["e164"] for r in rows)
+        condition, args = any_of("e164", e164s[start:start + LOOKUP])
+        known.update(r["e164"] for r in await read_rows(f"SELECT e164 FROM phone_number WHERE {condition}", *args))
     return known
 
 
@@ -584,7 +579,7 @@ async def _open_first_cases(plan: _FirstCases) -> dict[int, dict]:
     between this check and the insert (PostgreSQL) is a Conflict, and the batch is tried again.
     """
     moment = plan.moment
-    appeared = await _known_numbers([n["e164"] for n in plan.numbers], writing=True)
+    appeared = await _known_numbers([n["e164"] for n in plan.numbers])
     keep = [k for k, number in enumerate(plan.numbers) if number["e164"] not in appeared]
     if not keep:
         return {}
