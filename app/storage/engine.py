@@ -329,9 +329,9 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
         placeholders = ", ".join("?" for _ in names)
     else:
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    sql = f'INSERT INTO "{table._meta.tablename}" ({quoted}) VALUES ({placeholders})'
-    if on_conflict_ignore:  # a row another writer inserted first stays as it is
-        sql += " ON CONFLICT DO NOTHING"
+    into = f'INSERT INTO "{table._meta.tablename}" ({quoted})'
+    conflict = " ON CONFLICT DO NOTHING" if on_conflict_ignore else ""  # another writer's row stays as it is
+    sql = f"{into} VALUES ({placeholders}){conflict}"
     keys = [c._meta.name for c in columns]
     makers = [(key, _default_maker(c)) for key, c in zip(keys, columns, strict=True)]
     fill = [(key, make) for key, make in makers if key not in rows[0]]
@@ -359,10 +359,9 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
             else:
                 cells.append(f"json_extract(value, '$[{at}]')")
                 at += 1
-        head, _, tail = sql.partition(" VALUES ")
         # (WHERE true: SQLite's grammar needs it before an ON CONFLICT clause after a SELECT)
-        await transaction.connection.execute(f"{head} SELECT {', '.join(cells)} FROM json_each(?) WHERE true"
-                                             f"{tail[len(placeholders) + 2:]}", (*args, text))
+        await transaction.connection.execute(f"{into} SELECT {', '.join(cells)} FROM json_each(?) WHERE true{conflict}",
+                                             (*args, text))
         return
     for start in range(0, len(values), chunk):
         await transaction.connection.executemany(sql, values[start:start + chunk])

@@ -183,3 +183,7 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db, monkeypatch)
         async with write_transaction():
             await engine.insert_rows(Account, rows("b"))
     assert await Account.count() == 1200
+    monkeypatch.setattr(engine, "JSON_FROM", 500)
+    async with write_transaction():  # unless told to leave the rows already there as they are
+        await engine.insert_rows(Account, rows("b") + rows("n"), on_conflict_ignore=True)
+    assert await Account.count() == 1800
