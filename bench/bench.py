@@ -113,6 +113,15 @@ def server(env: dict, workers: int = 2):
         log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (Linux); 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process and its children (uvicorn workers)."""
     total = 0
@@ -547,11 +556,13 @@ def bench_fanout(engine: str, numbers: int, endpoints: int, workers: int = 1) ->
                 while time.perf_counter() - started < 300:
                     delivered = raw.fetch("SELECT count(*) FROM notice WHERE status = 'delivered'")[0][0]
                     if delivered and first is None:
-                        first = (time.perf_counter(), delivered)
+                        first = (time.perf_counter(), delivered, sum(cpu_seconds(w.pid) for w in spawned))
                     if delivered >= healthy_total:
                         break
                     time.sleep(0.25)
                 ended = time.perf_counter()
+                # CPU per delivery is steadier than the rate on a machine whose speed drifts
+                cpu = sum(cpu_seconds(worker.pid) for worker in spawned)
                 for worker in spawned:
                     os.killpg(worker.pid, signal.SIGTERM)
                     worker.wait(timeout=30)
@@ -559,10 +570,13 @@ def bench_fanout(engine: str, numbers: int, endpoints: int, workers: int = 1) ->
                 elapsed = ended - started
                 results[label] = delivered / elapsed
                 # the figure counts the worker's start-up (Python imports, keys): the steady rate is beside it
-                steady = (delivered - first[1]) / (ended - first[0]) if first and ended > first[0] else 0.0
-                print(f"  {label}: {delivered} of {total} notices delivered in {elapsed:.1f} s (first after"
-                      f" {first[0] - started if first else float('nan'):.1f} s; {steady:,.0f}/s from then on)",
-                      flush=True)
+                if first and ended > first[0]:
+                    steady = (f"first after {first[0] - started:.1f} s; {(delivered - first[1]) / (ended - first[0]):,.0f}/s"
+                              f" and {(cpu - first[2]) / max(delivered - first[1], 1) * 1e6:,.0f} us of worker CPU"
+                              " per delivery from then on")
+                else:
+                    steady = "no steady rate"
+                print(f"  {label}: {delivered} of {total} notices delivered in {elapsed:.1f} s ({steady})", flush=True)
             finally:
                 receiver.kill()
                 receiver.wait()

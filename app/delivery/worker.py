@@ -34,7 +34,9 @@ log = logging.getLogger("heirline.worker")
 LEASE = dt.timedelta(seconds=get_settings().delivery_lease_seconds)  # a crashed worker's claims free up after it
 TIMEOUT_SECONDS = 10
 PURGE_EVERY = 3600  # seconds between retention purges
-PER_ENDPOINT = 4
+PER_ENDPOINT = 4  # deliveries in flight to one host
+CLAIMED_PER_STREAM = 2 * PER_ENDPOINT  # those, and as many signed and ready to go when one returns
+SIGN_BATCH = 16
 MAX_RESPONSE_BYTES = 64 * 1024
 PUSHED = (rules.PUSH, rules.WEBHOOKS)
 
@@ -42,42 +44,72 @@ PUSHED = (rules.PUSH, rules.WEBHOOKS)
 async def claim(limit: int, busy: dict | None = None) -> list[dict]:
     """Take up to ``limit`` due push notices for this worker, under a lease; each comes with its stream.
 
-    ``busy`` counts deliveries in flight per stream: a stream at its limit gets nothing more, so a
-    slow endpoint cannot fill the worker with notices waiting for it.
+    ``busy`` counts the notices each stream has claimed and not yet finished: a stream at its limit gets
+    nothing more, so a slow endpoint cannot fill the worker with notices waiting for it.
+    Push notices with no SET yet come back with their signing under way (see ``_start_signing``).
     """
     moment = now()
     busy = busy or {}
-    full = [stream for stream, count in busy.items() if count >= PER_ENDPOINT]
-    due = (((Notice.status == "pending") & (Notice.next_attempt_at <= moment))
-           | ((Notice.status == "sending") & (Notice.lease_until < moment)))
+    full = [stream for stream, count in busy.items() if count >= CLAIMED_PER_STREAM]
+    pushing = Stream.select(Stream.id).where(Stream.delivery_method.is_in(list(PUSHED)) & (Stream.status == "enabled"))
+    # two conditions, two queries: each walks the (status, next_attempt_at) index from its start, so a
+    # claim costs the same whatever the number of notices already delivered (one query with OR, joined to
+    # the stream, read every notice of every stream and sorted them: 70 ms a claim at 100,000 notices)
+    due = ((Notice.status == "sending") & (Notice.lease_until < moment),  # another worker's lease ran out
+           (Notice.status == "pending") & (Notice.next_attempt_at <= moment))
     async with write_transaction():
-        query = Notice.select(Notice.id, Notice.stream).where(
-            due & Notice.stream.delivery_method.is_in(list(PUSHED)) & (Notice.stream.status == "enabled")
-        ).order_by(Notice.next_attempt_at).limit(limit * 4)
-        if full:
-            query = query.where(Notice.stream.not_in(full))
-        if not is_sqlite():
-            query = query.lock_rows("UPDATE", skip_locked=True, of=(Notice,))
+        rows = []
+        for condition in due:
+            query = Notice.select(Notice.id, Notice.stream).where(condition & Notice.stream.is_in(pushing)).order_by(
+                Notice.next_attempt_at).limit(limit * 4)
+            if full:
+                query = query.where(Notice.stream.not_in(full))
+            if not is_sqlite():
+                query = query.lock_rows("UPDATE", skip_locked=True, of=(Notice,))
+            rows += await query
         taken: dict = {}
         ids = []
-        for row in await query:
-            if busy.get(row["stream"], 0) + taken.get(row["stream"], 0) < PER_ENDPOINT:
+        for row in rows:
+            if busy.get(row["stream"], 0) + taken.get(row["stream"], 0) < CLAIMED_PER_STREAM:
                 taken[row["stream"]] = taken.get(row["stream"], 0) + 1
                 ids.append(row["id"])
                 if len(ids) == limit:
                     break
         if not ids:
             return []
-        await Notice.update({Notice.status: "sending", Notice.lease_until: moment + LEASE,
-                             Notice.attempts: Notice.attempts + 1}).where(Notice.id.is_in(ids))
-        # read back on the same connection: on SQLite outside a transaction, Piccolo would open (and
-        # close) a new connection, with its own thread, for each of these two reads
-        claimed = await Notice.select().where(Notice.id.is_in(ids))
+        claimed = await Notice.update({Notice.status: "sending", Notice.lease_until: moment + LEASE,
+                                       Notice.attempts: Notice.attempts + 1}).where(Notice.id.is_in(ids)).returning(
+            *Notice.all_columns())
+        order = {notice_id: place for place, notice_id in enumerate(ids)}
+        claimed.sort(key=lambda notice: order[notice["id"]])  # lapsed first, then by due time (PostgreSQL's
+        # RETURNING keeps no order)
+        # on the same connection: on SQLite outside a transaction, Piccolo would open (and close) a new
+        # connection, with its own thread, for this read
         by_id = {r["id"]: r for r in await Stream.select().where(
             Stream.id.is_in(list({n["stream"] for n in claimed})))}
     for notice in claimed:
         notice["stream_row"] = by_id[notice["stream"]]
+    _start_signing(claimed)
     return claimed
+
+
+def _start_signing(claimed: list[dict]) -> None:
+    """Start signing the SETs of claimed push notices that have none yet, in small batches in threads.
+
+    Each such notice gets its batch's future and its place in it (``signing``): its delivery waits for
+    that batch only, while deliveries already signed go on. The token is kept with the notice so that a
+    retry sends the same bytes.
+    """
+    waiting: dict[str, list[dict]] = {}
+    for notice in claimed:
+        if notice["stream_row"]["delivery_method"] == rules.PUSH and not notice["token"]:
+            waiting.setdefault(notice["stream_row"]["signing_alg"], []).append(notice)
+    for alg, group in waiting.items():
+        for start in range(0, len(group), SIGN_BATCH):
+            batch = group[start:start + SIGN_BATCH]
+            signing = asyncio.ensure_future(sets.sign_many([json.loads(n["claims"]) for n in batch], alg))
+            for place, notice in enumerate(batch):
+                notice["signing"] = (signing, place)
 
 
 class Outcome:
@@ -121,22 +153,23 @@ class Deliverer:
         host = urlsplit(stream["endpoint_url"]).netloc
         limit = self.limits.setdefault(host, asyncio.Semaphore(PER_ENDPOINT))
         result = Result(notice, stream)
+        if "signing" in notice:  # signed for this attempt: kept with the outcome unless delivered
+            signing, place = notice.pop("signing")
+            result.token, result.kid = (await signing)[place]
+            notice["token"] = result.token
         async with limit:
             try:
-                result.outcome, result.detail = await self._send(notice, stream, result)
+                result.outcome, result.detail = await self._send(notice, stream)
             except AddressRefused as exc:
                 result.outcome, result.detail = Outcome.REFUSED, str(exc)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 result.outcome, result.detail = Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300]
         return result
 
-    async def _send(self, notice: dict, stream: dict, result: "Result") -> tuple[str, str]:
+    async def _send(self, notice: dict, stream: dict) -> tuple[str, str]:
         refuse_literal(stream["endpoint_url"])
         if stream["delivery_method"] == rules.PUSH:
-            token = notice["token"]
-            if not token:  # signed once; kept if it has to be sent again
-                token, result.kid = await sets.sign(json.loads(notice["claims"]), stream["signing_alg"])
-                result.token = token
+            token = notice["token"]  # signed when claimed, once; kept if it has to be sent again
             headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}
             authorization = streams.authorization_header(stream)
             if authorization:
@@ -181,17 +214,17 @@ async def record_results(results: list[Result]) -> None:
     if not results:
         return
     moment = now()
+    delivered = [r.notice["id"] for r in results if r.outcome == Outcome.DELIVERED]
+    others = [r for r in results if r.outcome != Outcome.DELIVERED]
     async with write_transaction():
-        ids = [r.notice["id"] for r in results]
+        # only notices still "sending" are ours: otherwise the lease ran out and another worker took them
+        if delivered:
+            await notices.mark_delivered(Notice.id.is_in(delivered) & (Notice.status == "sending"))
         still_ours = {r["id"] for r in await Notice.select(Notice.id).where(
-            Notice.id.is_in(ids) & (Notice.status == "sending"))}  # else the lease ran out and another took it
-        delivered = []
-        for result in results:
+            Notice.id.is_in([r.notice["id"] for r in others]) & (Notice.status == "sending"))} if others else set()
+        for result in others:
             notice, stream, detail = result.notice, result.stream, result.detail[:300]
             if notice["id"] not in still_ours:
-                continue
-            if result.outcome == Outcome.DELIVERED:
-                delivered.append(notice["id"])
                 continue
             signed = {Notice.token: result.token, Notice.kid: result.kid} if result.token else {}
             if result.outcome == Outcome.GONE:
@@ -215,7 +248,6 @@ async def record_results(results: list[Result]) -> None:
                     await Notice.update({Notice.status: "pending", Notice.next_attempt_at: retry_at,
                                          Notice.last_error: detail, Notice.lease_until: None, **signed}).where(
                         Notice.id == notice["id"])
-        await notices.mark_delivered(delivered)
 
 
 async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> None:

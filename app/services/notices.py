@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app import audit
 from app.clock import now
@@ -19,6 +20,9 @@ from app.errors import Conflict, InvalidRequest, NotFound
 from app.settings import get_settings
 from app.storage.engine import insert_rows, where_in, write_transaction
 from app.storage.ids import new_id
+if TYPE_CHECKING:
+    from piccolo.columns.combination import Where
+
 from app.storage.tables import (
     CaseOutcome, Notice, Platform, ReleaseCase, ReleaseTask, Stream,
 )
@@ -214,18 +218,17 @@ async def write_due(limit: int = 500) -> int:
         return await write_for_cases(due)
 
 
-async def mark_delivered(notice_ids: list[uuid.UUID]) -> None:
-    """Inside a write transaction: the notices reached their platform; their tasks are `notified`."""
-    if not notice_ids:
-        return
+async def mark_delivered(which: Where) -> list[uuid.UUID]:
+    """Inside a write transaction: the notices matching ``which`` reached their platform and their tasks
+    are `notified`; returns their ids (in one statement, so that ``which`` can also say "still ours")."""
     moment = now()
-    await Notice.update({Notice.status: "delivered", Notice.delivered_at: moment, Notice.lease_until: None}).where(
-        Notice.id.is_in(notice_ids))
-    task_ids = [r["task"] for r in await Notice.select(Notice.task).where(
-        Notice.id.is_in(notice_ids) & Notice.task.is_not_null())]
+    marked = await Notice.update({Notice.status: "delivered", Notice.delivered_at: moment,
+                                  Notice.lease_until: None}).where(which).returning(Notice.id, Notice.task)
+    task_ids = [r["task"] for r in marked if r["task"] is not None]
     if task_ids:
         await ReleaseTask.update({ReleaseTask.status: TaskStatus.NOTIFIED.value, ReleaseTask.updated_at: moment}).where(
             ReleaseTask.id.is_in(task_ids) & (ReleaseTask.status == TaskStatus.PENDING.value))
+    return [r["id"] for r in marked]
 
 
 async def signed_token(notice: dict, alg: str) -> str:
@@ -273,10 +276,9 @@ async def poll(platform: dict, stream_id: str, body: dict) -> dict:
 
     if acks or errors:
         async with write_transaction():
-            acked = [r["id"] for r in await Notice.select(Notice.id).where(
-                Notice.id.is_in(ids(acks) or [uuid.uuid4()]) & (Notice.stream == stream["id"])
-                & (Notice.status == "pending"))]
-            await mark_delivered(acked)
+            if acks:
+                await mark_delivered(Notice.id.is_in(ids(acks) or [uuid.uuid4()]) & (Notice.stream == stream["id"])
+                                     & (Notice.status == "pending"))
             for jti, error in errors.items():
                 text = f"{error['err']}: {error.get('description', '')}"[:300]
                 await Notice.update({Notice.status: "failed", Notice.last_error: text}).where(

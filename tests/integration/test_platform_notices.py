@@ -396,3 +396,64 @@ async def test_two_workers_deliver_a_thousand_notices_once(client, carrier, db):
                 for b in push.bodies]
     assert len(jtis) == 1000 and len(set(jtis)) == 1000
     assert all_app is not None
+
+
+async def disconnect_unregistered(client, carrier, count: int) -> None:
+    rows = ["phone_number,disconnected_at,reason,aging_ends_at,line_class"] + [
+        f"+86139{i:08d},{days_ago(1)},voluntary,," for i in range(count)]
+    response = await client.post(f"/v1/carriers/{carrier.id}/disconnects:batch", content="\n".join(rows).encode(),
+                                 headers={**token_auth(carrier.api_token), "content-type": "text/csv"})
+    assert response.json()["applied"] == count
+
+
+async def test_a_round_signs_many_sets_each_for_its_own_notice(client, carrier):
+    """More notices than one signing batch: every SET verifies and names its own notice."""
+    with Receiver("ok") as push:
+        await streams.add_platform("Everything App", push_url=push.url, all_subjects=True)
+        await disconnect_unregistered(client, carrier, worker.SIGN_BATCH * 2 + 5)
+        await worker.run_until_idle()
+        jtis = [(await verify_set(client, body.decode()))[1]["jti"] for body in push.bodies]
+    notices = {r["id"].hex for r in await Notice.select(Notice.id).where(Notice.status == "delivered")}
+    assert sorted(jtis) == sorted(notices) and len(notices) == worker.SIGN_BATCH * 2 + 5
+
+
+async def test_claims_take_lapsed_leases_first_and_leave_a_busy_stream_alone(client, carrier):
+    with Receiver("ok") as push, Receiver("ok") as other:
+        busy_app = await streams.add_platform("Busy App", push_url=push.url, all_subjects=True)
+        await streams.add_platform("Other App", push_url=other.url, all_subjects=True)
+        await streams.add_platform("Polling App", poll=True, all_subjects=True)
+        await disconnect_unregistered(client, carrier, 12)
+        lapsed = await worker.claim(1)  # a worker took it and died
+        await Notice.update({Notice.lease_until: dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)},
+                            force=True)
+        busy_stream = (await Stream.select(Stream.id).where(Stream.platform == busy_app.id).first())["id"]
+        claimed = await worker.claim(100, busy={busy_stream: worker.CLAIMED_PER_STREAM - 1})
+        assert claimed[0]["id"] == lapsed[0]["id"] and claimed[0]["attempts"] == 2
+        by_stream = {}
+        for notice in claimed:
+            by_stream.setdefault(notice["stream"], []).append(notice)
+        # the busy stream gets one more; the other push stream its limit; the polling stream nothing
+        assert len(by_stream) == 2 and len(by_stream.pop(busy_stream, [])) <= 1
+        [others] = by_stream.values()
+        assert len(others) == worker.CLAIMED_PER_STREAM
+        assert all(n["status"] == "sending" and n["lease_until"] > dt.datetime.now(dt.timezone.utc) for n in claimed)
+        # what a claim answers is what was stored, read back in the same statement
+        stored = {r["id"]: r for r in await Notice.select().where(Notice.id.is_in([n["id"] for n in claimed]))}
+        assert all({k: n[k] for k in stored[n["id"]]} == stored[n["id"]] for n in claimed)
+
+
+async def test_a_late_answer_changes_nothing_once_the_lease_has_passed_on(client, carrier, owner):
+    """A worker slower than its lease: meanwhile the notice went back to pending (or on to another worker's
+    outcome); the late delivery or failure must not overwrite that, nor mark the task notified."""
+    await bind(client, owner, "wechat")
+    with Receiver("ok") as push:
+        await streams.add_platform("WeChat", push_url=push.url)
+        await send_event(client, carrier, "number.disconnected", PHONE)
+        [notice] = await worker.claim(10)
+        await Notice.update({Notice.status: "pending"}, force=True)
+        stream = notice["stream_row"]
+        await worker.record_results([worker.Result(notice, stream, worker.Outcome.DELIVERED),
+                                     worker.Result(notice, stream, worker.Outcome.REJECTED, "late")])
+    stored = await Notice.select().first()
+    assert stored["status"] == "pending" and stored["delivered_at"] is None and stored["last_error"] == ""
+    assert {r["status"] for r in await ReleaseTask.select(ReleaseTask.status)} == {"pending"}
