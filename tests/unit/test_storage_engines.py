@@ -187,3 +187,28 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db, monkeypatch)
     async with write_transaction():  # unless told to leave the rows already there as they are
         await engine.insert_rows(Account, rows("b") + rows("n"), on_conflict_ignore=True)
     assert await Account.count() == 1800
+
+
+async def test_a_table_grown_since_its_last_analysis_is_analyzed_once(db):
+    """PostgreSQL: the worker refreshes the notice table's statistics when it has changed by more than
+    a tenth (and 1,000 rows) since the last ANALYZE, then leaves it alone; SQLite: nothing to do."""
+    import uuid
+
+    from app.storage import engine
+    from app.storage.tables import Account
+
+    table = Account._meta.tablename
+    if engine.is_sqlite():
+        assert await engine.refresh_statistics_if_stale(table) is False
+        return
+    await engine.refresh_statistics(table)
+    assert await engine.refresh_statistics_if_stale(table) is False
+    async with write_transaction():
+        await engine.insert_rows(Account, [dict(id=uuid.uuid4(), email=f"s{i}@example.com", password_hash="x",
+                                                status="active", locale="en") for i in range(1200)])
+        await engine.run_sql("SELECT pg_stat_force_next_flush()")  # counted before COMMIT returns
+    assert await engine.refresh_statistics_if_stale(table) is True
+    [row] = await engine.run_sql("SELECT n_mod_since_analyze AS changed FROM pg_stat_user_tables"
+                                 " WHERE relname = {}", table)
+    assert row["changed"] == 0
+    assert await engine.refresh_statistics_if_stale(table) is False
