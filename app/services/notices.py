@@ -218,9 +218,9 @@ async def write_due(limit: int = 500) -> int:
         return await write_for_cases(due)
 
 
-async def mark_delivered(which: Where) -> list[uuid.UUID]:
+async def mark_delivered(which: Where) -> None:
     """Inside a write transaction: the notices matching ``which`` reached their platform and their tasks
-    are `notified`; returns their ids (in one statement, so that ``which`` can also say "still ours")."""
+    are `notified` (one statement finds and marks them, so that ``which`` can also say "still ours")."""
     moment = now()
     marked = await Notice.update({Notice.status: "delivered", Notice.delivered_at: moment,
                                   Notice.lease_until: None}).where(which).returning(Notice.id, Notice.task)
@@ -228,21 +228,26 @@ async def mark_delivered(which: Where) -> list[uuid.UUID]:
     if task_ids:
         await ReleaseTask.update({ReleaseTask.status: TaskStatus.NOTIFIED.value, ReleaseTask.updated_at: moment}).where(
             ReleaseTask.id.is_in(task_ids) & (ReleaseTask.status == TaskStatus.PENDING.value))
-    return [r["id"] for r in marked]
 
 
-async def signed_token(notice: dict, alg: str) -> str:
-    """The notice's SET, signed once and kept, so every retry and poll carries the same bytes."""
-    if notice["token"]:
-        return notice["token"]
-    token, kid = await sets.sign(json.loads(notice["claims"]), alg)
-    await Notice.update({Notice.token: token, Notice.kid: kid}).where(Notice.id == notice["id"])
-    return token
+async def signed_tokens(rows: list[dict], alg: str) -> list[str]:
+    """The notices' SETs, each signed once and kept, so every retry and poll carries the same bytes; those
+    not signed yet are signed together (one hop to the signing thread) and stored in one transaction."""
+    unsigned = [row for row in rows if not row["token"]]
+    made = {}
+    if unsigned:
+        signed = await sets.sign_many([json.loads(row["claims"]) for row in unsigned], alg)
+        async with write_transaction():
+            for row, (token, kid) in zip(unsigned, signed):
+                await Notice.update({Notice.token: token, Notice.kid: kid}).where(Notice.id == row["id"])
+                made[row["id"]] = token
+    return [row["token"] or made[row["id"]] for row in rows]
 
 
 # ---------------------------------------------------------------- poll delivery (RFC 8936)
 
 POLL_WAIT_SECONDS = 10.0
+POLL_MAX_EVENTS = 1000  # SETs in one poll response, whatever maxEvents asks
 
 
 async def poll(platform: dict, stream_id: str, body: dict) -> dict:
@@ -286,20 +291,20 @@ async def poll(platform: dict, stream_id: str, body: dict) -> dict:
                     & (Notice.status == "pending"))
     if max_events == 0:
         return {"sets": {}, "moreAvailable": False}
+    # RFC 8936 lets the transmitter cap a response: without one, a platform polling after a large import
+    # would have every pending SET read, signed and sent in one answer
+    limit = min(max_events or POLL_MAX_EVENTS, POLL_MAX_EVENTS)
     deadline = asyncio.get_running_loop().time() + (0 if return_immediately else POLL_WAIT_SECONDS)
     while True:
-        query = Notice.select().where((Notice.stream == stream["id"]) & (Notice.status == "pending")).order_by(
-            Notice.created_at)
-        rows = await (query.limit(max_events + 1) if max_events else query)
+        rows = await Notice.select().where((Notice.stream == stream["id"]) & (Notice.status == "pending")).order_by(
+            Notice.created_at, Notice.id).limit(limit + 1)  # the id breaks ties: a batch writes many at once
         if rows or asyncio.get_running_loop().time() >= deadline:
             break
         await asyncio.sleep(0.5)
-    more = bool(max_events) and len(rows) > max_events
-    rows = rows[:max_events] if max_events else rows
-    sets_out = {}
-    for row in rows:
-        sets_out[uuid.UUID(str(row["id"])).hex] = await signed_token(row, stream["signing_alg"])
-    return {"sets": sets_out, "moreAvailable": more}
+    more = len(rows) > limit
+    rows = rows[:limit]
+    tokens = await signed_tokens(rows, stream["signing_alg"])
+    return {"sets": {uuid.UUID(str(row["id"])).hex: token for row, token in zip(rows, tokens)}, "moreAvailable": more}
 
 
 # ---------------------------------------------------------------- outcomes

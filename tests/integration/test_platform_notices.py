@@ -457,3 +457,37 @@ async def test_a_late_answer_changes_nothing_once_the_lease_has_passed_on(client
     stored = await Notice.select().first()
     assert stored["status"] == "pending" and stored["delivered_at"] is None and stored["last_error"] == ""
     assert {r["status"] for r in await ReleaseTask.select(ReleaseTask.status)} == {"pending"}
+
+
+async def test_a_poll_answers_at_most_the_cap_and_signs_each_set_once(client, carrier, monkeypatch):
+    """RFC 8936: maxEvents asks, the transmitter caps; what is not acknowledged comes back byte for byte."""
+    from app.services import notices
+
+    monkeypatch.setattr(notices, "POLL_MAX_EVENTS", 3)
+    renewal = await streams.add_platform("Renewal App", poll=True, all_subjects=True)
+    await disconnect_unregistered(client, carrier, 7)
+    url, auth = f"/ssf/poll/{renewal.stream_id}", token_auth(renewal.api_token)
+
+    async def poll(**body):
+        response = await client.post(url, json={"returnImmediately": True, **body}, headers=auth)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    first = await poll()
+    assert len(first["sets"]) == 3 and first["moreAvailable"] is True
+    assert len((await poll(maxEvents=2))["sets"]) == 2
+    asked_more = await poll(maxEvents=10)
+    assert asked_more["sets"] == first["sets"] and asked_more["moreAvailable"] is True  # capped; same bytes
+    seen = {}
+    for _ in range(5):
+        polled = await poll(ack=list(first["sets"]))
+        for jti, token in first["sets"].items():
+            seen[jti] = token
+        first = polled
+        if not polled["sets"]:
+            break
+    assert polled == {"sets": {}, "moreAvailable": False} and len(seen) == 7
+    for jti, token in seen.items():
+        assert (await verify_set(client, token))[1]["jti"] == jti
+    stored = {r["id"].hex: r["token"] for r in await Notice.select(Notice.id, Notice.token)}
+    assert stored == seen
