@@ -47,7 +47,6 @@ async def claim(limit: int, busy: dict | None = None) -> list[dict]:
 
     ``busy`` counts the notices each stream has claimed and not yet finished: a stream at its limit gets
     nothing more, so a slow endpoint cannot fill the worker with notices waiting for it.
-    Push notices with no SET yet come back with their signing under way (see ``_start_signing``).
     """
     moment = now()
     busy = busy or {}
@@ -90,7 +89,6 @@ async def claim(limit: int, busy: dict | None = None) -> list[dict]:
             Stream.id.is_in(list({n["stream"] for n in claimed})))}
     for notice in claimed:
         notice["stream_row"] = by_id[notice["stream"]]
-    _start_signing(claimed)
     return claimed
 
 
@@ -280,7 +278,9 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
                     await retention.purge()
                 room = capacity - len(inflight)
                 if room >= max(1, capacity // 8) or not inflight:  # claim in batches, not one by one
-                    for notice in await claim(room, busy):
+                    batch = await claim(room, busy)
+                    _start_signing(batch)
+                    for notice in batch:
                         busy[notice["stream"]] = busy.get(notice["stream"], 0) + 1
                         task = asyncio.create_task(deliverer.deliver(notice))
                         streams_of[task] = notice["stream"]
@@ -327,4 +327,5 @@ async def run_until_idle(max_rounds: int = 200) -> None:
             batch = await claim(64)
             if not batch:
                 return
+            _start_signing(batch)
             await record_results(list(await asyncio.gather(*(deliverer.deliver(n) for n in batch))))
