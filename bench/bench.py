@@ -164,6 +164,93 @@ async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency:
             "statuses": statuses}
 
 
+WRK_SCRIPT = r'''
+-- Heirline bench: each wrk thread sends its share of the prepared requests (raw HTTP, NUL-separated
+-- in the file named by the first argument), in order, starting over when its share runs out.
+local threads, made = {}, 0
+function setup(thread)
+  thread:set("index", made)
+  made = made + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  local file = io.open(args[1], "rb")
+  local data = file:read("*a")
+  file:close()
+  local count = tonumber(args[2])
+  prepared, at, statuses = {}, 0, {}
+  local start, n = 1, 0
+  while true do
+    local stop = string.find(data, "\0", start, true)
+    if not stop then break end
+    if n % count == index then table.insert(prepared, string.sub(data, start, stop - 1)) end
+    n, start = n + 1, stop + 1
+  end
+end
+function request()
+  at = at % #prepared + 1
+  return prepared[at]
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local parts = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      table.insert(parts, string.format('"%d": %d', status, n))
+    end
+  end
+  io.write(string.format('HEIRLINE {"responses": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, ' ..
+    '"timeouts": %d, "statuses": [{%s}]}\n', summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.timeout,
+    table.concat(parts, "}, {")))
+end
+'''
+
+
+def load_wrk(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int, seconds: int) -> dict:
+    """Closed-loop load from wrk (a C load generator, `apt-get install wrk`) in its own process:
+    ``concurrency`` connections for ``seconds``, each sending the next prepared request when answered
+    (the list starts over if the run outlasts it). Far cheaper per request than an asyncio client, so
+    more of the two cores is left to the server."""
+    base = requests[0][1].split("/", 3)
+    host = base[2]
+    threads = 1 if concurrency < 128 else 2
+    with tempfile.TemporaryDirectory(prefix="heirline-wrk-") as tmp:
+        with open(Path(tmp) / "requests", "wb") as out:
+            for method, url, headers, body in requests:
+                path = "/" + url.split("/", 3)[3]
+                lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+                lines += [f"{name}: {value}" for name, value in headers.items()]
+                if body is not None:
+                    lines.append(f"Content-Length: {len(body)}")
+                out.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"") + b"\0")
+        (Path(tmp) / "script.lua").write_text(WRK_SCRIPT)
+        done = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
+                               "-s", str(Path(tmp) / "script.lua"), f"{base[0]}//{host}/", "--",
+                               str(Path(tmp) / "requests"), str(threads)],
+                              capture_output=True, text=True, check=True)
+    line = next(line for line in done.stdout.splitlines() if line.startswith("HEIRLINE "))
+    result = json.loads(line.removeprefix("HEIRLINE "))
+    statuses: dict[int, int] = {}
+    for part in result.pop("statuses"):
+        for status, n in part.items():
+            statuses[int(status)] = statuses.get(int(status), 0) + n
+    return {"count": result["responses"], "per_second": result["responses"] / result["seconds"],
+            "elapsed": result["seconds"], "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+            "statuses": statuses, "timeouts": result["timeouts"], "generator": "wrk"}
+
+
+def drive(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int) -> dict:
+    """The load of a single-request workload: wrk when installed, else the asyncio client."""
+    if shutil.which("wrk"):
+        return load_wrk(requests, concurrency, SECONDS[0])
+    result = asyncio.run(load(requests, concurrency))
+    return {**result, "timeouts": 0, "generator": "aiohttp (install wrk for a lighter load generator)"}
+
+
+SECONDS = [10]
 RESULTS: dict[str, list[tuple[float, float, str]]] = {}  # "engine: figure" -> (ours, raw, unit) per run
 ENGINE = [""]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import secrets
@@ -98,6 +99,9 @@ async def get(carrier_id: object) -> dict:
 
 # carrier id -> (carrier row, webhook secrets, valid until): a burst of events opens the secrets once
 _verifiers: dict[str, tuple[dict, list[bytes], float]] = {}
+# carrier id -> the one load in progress: when the entry lapses under load, the requests waiting for it
+# share one read instead of each opening a database connection at the same moment
+_loading: dict[str, asyncio.Future] = {}
 CACHE_SECONDS = 5.0
 
 
@@ -106,7 +110,16 @@ async def _verifier(carrier_id: object) -> tuple[dict, list[bytes]]:
     cached = _verifiers.get(key)
     if cached and cached[2] > time.monotonic():
         return cached[0], cached[1]
-    carrier = await get(carrier_id)
+    loading = _loading.get(key)
+    if loading is None:
+        loading = _loading[key] = asyncio.ensure_future(_load_verifier(key))
+        loading.add_done_callback(lambda done: _loading.pop(key, None) if _loading.get(key) is done else None)
+    carrier, secrets_, _ = await asyncio.shield(loading)
+    return carrier, secrets_
+
+
+async def _load_verifier(key: str) -> tuple[dict, list[bytes], float]:
+    carrier = await get(key)
     keyring = get_settings().keyring
     candidates = [WrappedKey(carrier["webhook_secret_kid"], bytes(carrier["webhook_secret_ct"]))]
     valid_for = CACHE_SECONDS
@@ -114,13 +127,16 @@ async def _verifier(carrier_id: object) -> tuple[dict, list[bytes]]:
             carrier["previous_valid_until"] > now():
         candidates.append(WrappedKey(carrier["previous_secret_kid"], bytes(carrier["previous_secret_ct"])))
         valid_for = min(valid_for, (carrier["previous_valid_until"] - now()).total_seconds())
-    secrets_ = [unseal(keyring, _context(carrier["id"]), wrapped) for wrapped in candidates]
-    _verifiers[key] = (carrier, secrets_, time.monotonic() + valid_for)
-    return carrier, secrets_
+    loaded = (carrier, [unseal(keyring, _context(carrier["id"]), wrapped) for wrapped in candidates],
+              time.monotonic() + valid_for)
+    if _loading.get(key) is asyncio.current_task():  # not forgotten (a rotation) while it loaded
+        _verifiers[key] = loaded
+    return loaded
 
 
 def forget(carrier_id: object) -> None:
     _verifiers.pop(str(carrier_id), None)
+    _loading.pop(str(carrier_id), None)
 
 
 async def verify_hook(carrier_id: object, body: bytes, headers: dict[str, str]) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS = {
@@ -14,6 +13,8 @@ SECURITY_HEADERS = {
         "form-action 'self'; base-uri 'none'; object-src 'none'"
     ),
 }
+_ENCODED = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+_ENCODED_FOR_DOCS = [(name, value) for name, value in _ENCODED if name != b"content-security-policy"]
 
 
 def headers_middleware(app: ASGIApp) -> ASGIApp:
@@ -24,19 +25,18 @@ def headers_middleware(app: ASGIApp) -> ASGIApp:
         correlator = None
         for name, value in scope.get("headers", []):
             if name == b"x-correlator":
-                correlator = value.decode("latin-1")[:200]
+                correlator = value[:200]
                 break
-        path = scope.get("path", "")
+        extra = _ENCODED_FOR_DOCS if scope.get("path", "").startswith("/schema") else _ENCODED  # the docs load their own scripts
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
+                headers = [(name, value) for name, value in message.get("headers", ()) if name.lower() != b"x-correlator"]
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in extra if header[0] not in present]
                 if correlator is not None:
-                    headers["x-correlator"] = correlator
-                for key, value in SECURITY_HEADERS.items():
-                    if path.startswith("/schema") and key == "content-security-policy":
-                        continue  # the interactive docs load their own scripts
-                    headers.setdefault(key, value)
+                    headers.append((b"x-correlator", correlator))
+                message["headers"] = headers
             await send(message)
 
         await app(scope, receive, send_wrapper)

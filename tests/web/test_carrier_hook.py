@@ -148,6 +148,49 @@ async def test_rotated_secret_keeps_the_old_one_for_the_grace_period(client, car
     assert response.status_code == 401
 
 
+async def test_a_burst_after_the_secret_cache_lapses_reads_the_carrier_once(carrier, monkeypatch):
+    from app.services import carriers
+
+    reads, real_get = [], carriers.get
+
+    async def slow_get(carrier_id):
+        reads.append(carrier_id)
+        await asyncio.sleep(0.05)  # the burst arrives while the one read is under way
+        return await real_get(carrier_id)
+
+    monkeypatch.setattr(carriers, "get", slow_get)
+    carriers.forget(carrier.id)
+    bodies = [event_body("number.suspended", f"+86138001380{i:02d}") for i in range(20)]
+    verified = await asyncio.gather(*(carriers.verify_hook(carrier.id, body, signed_headers(carrier.webhook_secret, body))
+                                      for body in bodies))
+    assert [row["id"] for row in verified] == [carrier.id] * 20
+    assert len(reads) == 1
+    await carriers.verify_hook(carrier.id, bodies[0], signed_headers(carrier.webhook_secret, bodies[0]))
+    assert len(reads) == 1  # cached
+
+
+async def test_a_secret_rotated_while_the_cache_loads_is_not_shadowed_by_the_old_one(carrier, monkeypatch):
+    from app.services import carriers
+
+    release, real_get = asyncio.Event(), carriers.get
+
+    async def held_get(carrier_id):
+        row = await real_get(carrier_id)  # read before the rotation
+        await release.wait()
+        return row
+
+    monkeypatch.setattr(carriers, "get", held_get)
+    carriers.forget(carrier.id)
+    body = event_body("number.suspended", PHONE)
+    old_load = asyncio.ensure_future(carriers.verify_hook(carrier.id, body, signed_headers(carrier.webhook_secret, body)))
+    await asyncio.sleep(0.01)
+    monkeypatch.setattr(carriers, "get", real_get)
+    new_secret = await carriers.rotate_secret(carrier.id, dt.timedelta(hours=1))
+    release.set()
+    await old_load  # the old secret was still good when this request read it
+    await carriers.verify_hook(carrier.id, body, signed_headers(new_secret, body))  # not 401 for the cache's life
+
+
 # ---------------------------------------------------------------- payloads
 
 async def test_malformed_json_is_400(client, carrier):

@@ -165,6 +165,12 @@ async def test_security_headers_on_pages(client):
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert "script-src" not in response.headers["content-security-policy"] or "unsafe-inline" not in \
         response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    for header in ("x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy"):
+        assert len(response.headers.get_list(header)) == 1, header  # set once, not once per layer
+    docs = await client.get("/schema/swagger", headers={"x-correlator": "docs-1"})
+    assert docs.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in docs.headers  # the interactive docs load their own scripts
+    assert docs.headers.get_list("x-correlator") == ["docs-1"]
 
 
 async def test_health_readiness_and_openapi(client):
