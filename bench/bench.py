@@ -6,9 +6,11 @@ raw driver (sqlite3 / asyncpg) in the same run, and the ratio.
     python bench/bench.py import --engine postgres --rows 1000000
     python bench/bench.py clearance --numbers 10000 100000 1000000
 
-The server runs as a user would run it (`heirline serve --workers 2`) in its own processes; load
-comes from this process over HTTP (aiohttp). On a 2-core machine they share the cores: the figures
-are a floor, not a ceiling. Medians of repeated runs are quoted in docs/benchmarks.md.
+The server runs as a user would run it (`heirline serve --workers 2`) in its own processes. Load for
+single requests (hook events, clearance lookups) comes from wrk in its own process when it is
+installed (`apt-get install wrk`; closed loop, 64 connections, --seconds long), else from this process
+(aiohttp); batches and fan-out receivers use aiohttp. On a 2-core machine they share the cores: the
+figures are a floor, not a ceiling. Medians of repeated runs are quoted in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -139,9 +141,10 @@ def rss_mib(pid: int) -> float:
 
 # ---------------------------------------------------------------- load generation
 
-async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int) -> dict:
+async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int, capture: str = "") -> dict:
     """Closed-loop load: ``concurrency`` connections, each sending the next request when answered."""
     latencies: list[float] = []
+    captured: list[str] = []
     statuses: dict[int, int] = {}
     queue = list(reversed(requests))
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -151,8 +154,10 @@ async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency:
                 method, url, headers, body = queue.pop()
                 started = time.perf_counter()
                 async with session.request(method, url, headers=headers, data=body) as response:
-                    await response.read()
+                    answer = await response.read()
                     statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if capture and response.status < 300 and json.loads(answer).get(capture):
+                        captured.append(json.loads(answer)[capture])
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -161,12 +166,13 @@ async def load(requests: list[tuple[str, str, dict, bytes | None]], concurrency:
     latencies.sort()
     return {"count": len(latencies), "per_second": len(latencies) / elapsed, "elapsed": elapsed,
             "p50_ms": latencies[len(latencies) // 2] * 1000, "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-            "statuses": statuses}
+            "statuses": statuses, "captured": captured}
 
 
 WRK_SCRIPT = r'''
 -- Heirline bench: each wrk thread sends its share of the prepared requests (raw HTTP, NUL-separated
--- in the file named by the first argument), in order, starting over when its share runs out.
+-- in the file named by the first argument), in order, starting over when its share runs out; the
+-- string member named by the third argument of each 2xx answer is written to $HEIRLINE_WRK_CAPTURED.
 local threads, made = {}, 0
 function setup(thread)
   thread:set("index", made)
@@ -178,7 +184,8 @@ function init(args)
   local data = file:read("*a")
   file:close()
   local count = tonumber(args[2])
-  prepared, at, statuses = {}, 0, {}
+  prepared, at, statuses, captured = {}, 0, {}, {}
+  pattern = args[3] ~= "" and ('"' .. args[3] .. '":"([^"]*)"') or nil
   local start, n = 1, 0
   while true do
     local stop = string.find(data, "\0", start, true)
@@ -193,14 +200,19 @@ function request()
 end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if pattern and status < 300 then
+    table.insert(captured, string.match(body, pattern) or "")
+  end
 end
 function done(summary, latency, requests)
-  local parts = {}
+  local parts, out = {}, io.open(os.getenv("HEIRLINE_WRK_CAPTURED"), "w")
   for _, thread in ipairs(threads) do
+    for _, value in ipairs(thread:get("captured")) do out:write(value, "\n") end
     for status, n in pairs(thread:get("statuses")) do
       table.insert(parts, string.format('"%d": %d', status, n))
     end
   end
+  out:close()
   io.write(string.format('HEIRLINE {"responses": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, ' ..
     '"timeouts": %d, "statuses": [{%s}]}\n', summary.requests, summary.duration / 1e6,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.timeout,
@@ -209,11 +221,13 @@ end
 '''
 
 
-def load_wrk(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int, seconds: int) -> dict:
+def load_wrk(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int, seconds: int,
+             capture: str = "") -> dict:
     """Closed-loop load from wrk (a C load generator, `apt-get install wrk`) in its own process:
     ``concurrency`` connections for ``seconds``, each sending the next prepared request when answered
     (the list starts over if the run outlasts it). Far cheaper per request than an asyncio client, so
-    more of the two cores is left to the server."""
+    more of the two cores is left to the server. ``capture`` names a string member collected from each
+    2xx answer (``captured``)."""
     base = requests[0][1].split("/", 3)
     host = base[2]
     threads = 1 if concurrency < 128 else 2
@@ -229,8 +243,10 @@ def load_wrk(requests: list[tuple[str, str, dict, bytes | None]], concurrency: i
         (Path(tmp) / "script.lua").write_text(WRK_SCRIPT)
         done = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
                                "-s", str(Path(tmp) / "script.lua"), f"{base[0]}//{host}/", "--",
-                               str(Path(tmp) / "requests"), str(threads)],
-                              capture_output=True, text=True, check=True)
+                               str(Path(tmp) / "requests"), str(threads), capture],
+                              capture_output=True, text=True, check=True,
+                              env={**os.environ, "HEIRLINE_WRK_CAPTURED": str(Path(tmp) / "captured")})
+        captured = [line for line in (Path(tmp) / "captured").read_text().splitlines() if line]
     line = next(line for line in done.stdout.splitlines() if line.startswith("HEIRLINE "))
     result = json.loads(line.removeprefix("HEIRLINE "))
     statuses: dict[int, int] = {}
@@ -239,14 +255,14 @@ def load_wrk(requests: list[tuple[str, str, dict, bytes | None]], concurrency: i
             statuses[int(status)] = statuses.get(int(status), 0) + n
     return {"count": result["responses"], "per_second": result["responses"] / result["seconds"],
             "elapsed": result["seconds"], "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
-            "statuses": statuses, "timeouts": result["timeouts"], "generator": "wrk"}
+            "statuses": statuses, "timeouts": result["timeouts"], "generator": "wrk", "captured": captured}
 
 
-def drive(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int) -> dict:
+def drive(requests: list[tuple[str, str, dict, bytes | None]], concurrency: int, capture: str = "") -> dict:
     """The load of a single-request workload: wrk when installed, else the asyncio client."""
     if shutil.which("wrk"):
-        return load_wrk(requests, concurrency, SECONDS[0])
-    result = asyncio.run(load(requests, concurrency))
+        return load_wrk(requests, concurrency, SECONDS[0], capture)
+    result = asyncio.run(load(requests, concurrency, capture))
     return {**result, "timeouts": 0, "generator": "aiohttp (install wrk for a lighter load generator)"}
 
 
@@ -399,17 +415,25 @@ def bench_ingest(engine: str, events: int, concurrency: int) -> None:
                            "webhook-timestamp": str(now), "webhook-signature": sign(creds["webhook_secret"], msg_id,
                                                                                     now, body)}
                 requests.append(("POST", f"{base}/hooks/carriers/{creds['id']}/v1", headers, body))
-            result = asyncio.run(load(requests, concurrency))
+            result = drive(requests, concurrency, capture="case_id")
         raw = Raw(env)
         stored = raw.fetch("SELECT count(*) FROM number_event")[0][0]
+        cases = {row[0] for row in raw.fetch("SELECT CAST(id AS TEXT) FROM release_case")}
         accepted = result["statuses"].get(202, 0)
+        if accepted >= len(requests):
+            print("  !! every prepared event was sent before the run ended: raise --events", flush=True)
         raw_rate = raw_ingest_baseline(raw, 2000)
         raw.close()
-    report("hook events/s", result["per_second"], raw_rate, "events/s",
-           f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; 202: {accepted}, stored: {stored}, "
-           f"answers {result['statuses']}")
-    if stored != accepted:
-        print("  !! acknowledged events missing from the database", flush=True)
+    # every acknowledged disconnection names the case it opened: each must be in the database
+    acknowledged = set(result["captured"])
+    lost = acknowledged - cases
+    report("hook events/s", accepted / result["elapsed"], raw_rate, "events/s",
+           f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; answers {result['statuses']}; "
+           f"stored: {stored} events, {len(acknowledged) - len(lost)} of {len(acknowledged)} acknowledged cases; "
+           f"load from {result['generator']}")
+    if lost or len(acknowledged) < accepted:
+        print(f"  !! {len(lost)} acknowledged events missing from the database, "
+              f"{accepted - len(acknowledged)} acknowledged without a case", flush=True)
 
 
 def seed_owners(raw: Raw, owners: int, bindings: int = 5) -> list[str]:
@@ -564,14 +588,16 @@ def bench_clearance(engine: str, sizes: list[int], requests: int, concurrency: i
             auth = {"Authorization": f"Bearer {creds['api_token']}"}
             with server(env) as (base, process):
                 single = [("GET", f"{base}/v1/numbers/{n.replace('+', '%2B')}/clearance", auth, None) for n in asked]
-                result = asyncio.run(load(single, concurrency))
+                ceiling = drive([("GET", f"{base}/healthz", {}, None)], concurrency)
+                result = drive(single, concurrency)
                 batches = [("POST", f"{base}/v1/numbers/clearance:query", {**auth, "content-type": "application/json"},
                             json.dumps({"phone_numbers": asked[i:i + 1000]}).encode())
                            for i in range(0, min(len(asked), 50_000), 1000)]
                 batch = asyncio.run(load(batches, 4))
                 memory = rss_mib(process.pid)
         report("single lookups/s", result["per_second"], raw_rate, "req/s",
-               f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}")
+               f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}; load from "
+               f"{result['generator']}, which drew {ceiling['per_second']:,.0f} req/s from GET /healthz")
         report("batch numbers/s", batch["per_second"] * 1000, raw_rate, "numbers/s",
                f"p50 {batch['p50_ms']:.0f} ms per 1,000; server RSS {memory:.0f} MiB")
 
@@ -733,12 +759,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workload", choices=["ingest", "import", "clearance", "fanout", "memory", "all"])
     parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=40_000,
+                        help="ingest: signed events prepared (half for registered numbers); a wrk run that "
+                        "outlasts them sends them again (answered 200, not counted)")
+    parser.add_argument("--seconds", type=int, default=10, help="ingest, clearance: length of a wrk run")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--mixed", action="store_true",
                         help="import: rows with a month of disconnection times and mixed reasons")
     parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=20_000,
+                        help="clearance: numbers asked one by one (wrk cycles through them) and in batches of 1,000")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--fanout-workers", type=int, default=1, help="`heirline worker` processes for fanout")
     parser.add_argument("--delivered", type=int, default=0,
@@ -746,6 +776,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run each workload N times and print the medians")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
+    SECONDS[0] = args.seconds
     print(f"Heirline benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"SQLite {sqlite3.sqlite_version}", flush=True)
     for engine in engines:

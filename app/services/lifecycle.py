@@ -34,10 +34,8 @@ from app.storage.ids import new_id, new_id_texts
 from app.storage.tables import (
     Binding,
     Carrier,
-    ContactChannel,
     NumberEvent as NumberEventRow,
     NumberHold,
-    Owner,
     PhoneNumber,
     ReleaseCase,
     ReleaseTask,
@@ -640,11 +638,13 @@ async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
     if not alerts:
         return
     owner_ids = list({a[0] for a in alerts})
+    # on the fast read path: on SQLite, Piccolo opens a connection (and a thread) for each read outside a transaction
+    in_owners, args = any_of("owner", owner_ids)
     contacts: dict[uuid.UUID, list[dict]] = {}
-    for row in await ContactChannel.select(ContactChannel.owner, ContactChannel.kind, ContactChannel.address).where(
-            ContactChannel.owner.is_in(owner_ids)):
+    for row in await read_rows(f"SELECT owner, kind, address FROM contact_channel WHERE {in_owners}", *args):
         contacts.setdefault(row["owner"], []).append(row)
-    locales = {r["id"]: r["locale"] for r in await Owner.select(Owner.id, Owner.locale).where(Owner.id.is_in(owner_ids))}
+    in_owners, args = any_of("id", owner_ids)
+    locales = {r["id"]: r["locale"] for r in await read_rows(f"SELECT id, locale FROM owner WHERE {in_owners}", *args)}
     messages = []
     for owner_id, kind, number in alerts:
         targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner_id, [])]
