@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from app.storage.engine import insert_rows, serialize_appends
+from app.storage.engine import DB, insert_rows, serialize_appends, write_transaction
+from app.storage.group_commit import GroupCommit
 from app.storage.tables import AuditEvent
 
 GENESIS = "0" * 64
@@ -83,6 +84,25 @@ async def record_many(entries: list[Entry]) -> None:
                          hash=digest))
         prev = digest
     await insert_rows(AuditEvent, rows)
+
+
+async def _append_group(entries: list[Entry]) -> list[None]:
+    async with write_transaction():
+        await record_many(entries)
+    return [None] * len(entries)
+
+
+# entries recorded on their own: concurrent requests share a transaction (the chain's append lock is
+# taken once per group, not once per entry, so a burst of lookups does not queue on it)
+_on_their_own = GroupCommit(_append_group, max_group=512)
+
+
+async def record_on_its_own(action: str, *, actor: str, subject: str = "", owner_id: uuid.UUID | str | None = None,
+                            detail: dict[str, Any] | None = None) -> None:
+    """Append one entry that goes with no other change, and return once it is committed. Not inside a
+    transaction: an entry recording a change belongs in that change's transaction (:func:`record`)."""
+    assert DB.current_transaction.get() is None, "inside a transaction, use record()"
+    await _on_their_own.submit(Entry(action, actor, subject, owner_id, detail))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from app.clock import now
 from app.domain import release as rules
 from app.domain.numbers import already_e164, mask, normalize
 from app.domain.release import CaseStatus, TaskStatus
-from app.storage.engine import any_of, read_moment, read_rows, write_transaction
+from app.storage.engine import any_of, read_moment, read_rows
 
 MAX_BATCH = 1000
 
@@ -82,8 +82,8 @@ async def answer(carrier_id: uuid.UUID, asked: list[str], default_region: str) -
             "tasks": result.tasks, "handover": result.handover, "as_of": as_of,
         }
     cleared = [mask(e) for e, r in results.items() if r.get("status") == "clear"]
-    if cleared:  # a "clear" lets the carrier reissue: it is kept in the audit log
-        async with write_transaction():
-            await audit.record("clearance:clear", actor=f"carrier:{carrier_id}", subject=f"{len(cleared)} numbers",
-                               detail={"numbers": cleared[:50], "count": len(cleared)})
+    if cleared:  # a "clear" lets the carrier reissue: it is kept in the audit log before it is answered
+        await audit.record_on_its_own("clearance:clear", actor=f"carrier:{carrier_id}",
+                                      subject=f"{len(cleared)} numbers",
+                                      detail={"numbers": cleared[:50], "count": len(cleared)})
     return [results[e164s[raw]] for raw in asked]

@@ -6,69 +6,28 @@ of events costs one transaction and a handful of queries per group instead of pe
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import weakref
-
 from app.services import lifecycle
+from app.storage.group_commit import GroupCommit
 
-log = logging.getLogger("heirline.ingest")
-MAX_GROUP = 256
-MAX_WAIT_SECONDS = 0.004
-
-
-class GroupCommit:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.writer: asyncio.Task | None = None
-
-    async def submit(self, carrier: dict, event: lifecycle.EventInput) -> lifecycle.Outcome:
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put((carrier, event, future))
-        if self.writer is None or self.writer.done():
-            self.writer = asyncio.create_task(self._write())
-        return await future
-
-    async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                first = await asyncio.wait_for(self.queue.get(), timeout=5)
-            except asyncio.TimeoutError:
-                return  # idle: the next submit starts a new writer
-            group = [first]
-            deadline = loop.time() + MAX_WAIT_SECONDS
-            while len(group) < MAX_GROUP:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    group.append(await asyncio.wait_for(self.queue.get(), timeout=remaining))
-                except asyncio.TimeoutError:
-                    break
-            log.debug("committing a group of %d hook events", len(group))
-            by_carrier: dict = {}
-            for carrier, event, future in group:
-                by_carrier.setdefault(carrier["id"], (carrier, []))[1].append((event, future))
-            for carrier, items in by_carrier.values():
-                try:
-                    outcomes = await lifecycle.apply(carrier, [event for event, _ in items])
-                except Exception as exc:  # the whole group failed: every waiting request learns it
-                    for _, future in items:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), outcome in zip(items, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
+async def _apply(items: list[tuple[dict, lifecycle.EventInput]]) -> list[lifecycle.Outcome | BaseException]:
+    """Each carrier's events in one batch; a batch that fails fails only its own events."""
+    by_carrier: dict = {}
+    for at, (carrier, event) in enumerate(items):
+        by_carrier.setdefault(carrier["id"], (carrier, []))[1].append((at, event))
+    results: list = [None] * len(items)
+    for carrier, indexed in by_carrier.values():
+        try:
+            outcomes: list = await lifecycle.apply(carrier, [event for _, event in indexed])
+        except Exception as exc:
+            outcomes = [exc] * len(indexed)
+        for (at, _), outcome in zip(indexed, outcomes, strict=True):
+            results[at] = outcome
+    return results
 
 
-_committers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit]" = weakref.WeakKeyDictionary()
+# a group: what arrives within 4 ms of its first event, at most 256 events
+EVENTS = GroupCommit(_apply, max_group=256, max_wait=0.004)
 
 
 async def submit(carrier: dict, event: lifecycle.EventInput) -> lifecycle.Outcome:
-    loop = asyncio.get_running_loop()
-    committer = _committers.get(loop)
-    if committer is None:
-        committer = _committers[loop] = GroupCommit()
-    return await committer.submit(carrier, event)
+    return await EVENTS.submit((carrier, event))

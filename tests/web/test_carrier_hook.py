@@ -404,7 +404,7 @@ async def test_events_for_one_number_in_one_group_apply_in_order(client, carrier
     from app.services import ingest
 
     await add_bindings(client, owner)
-    monkeypatch.setattr(ingest, "MAX_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(ingest.EVENTS, "max_wait", 0.5)
     kinds = ["number.disconnected", "number.restored", "number.disconnected"]
     responses = []
     for kind in kinds:  # started in order, committed together
