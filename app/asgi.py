@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -51,6 +52,16 @@ async def database(app: Litestar) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def long_lived_heap(app: Litestar) -> AsyncIterator[None]:
+    """What start-up built (the routes, the OpenAPI schema, templates, the engine) lives as long as the
+    process: freeze it out of the garbage collector's sight, so a full collection under load scans
+    only what requests made (about 120,000 objects here: a 30-40 ms pause otherwise)."""
+    gc.collect()
+    gc.freeze()
+    yield
+
+
+@asynccontextmanager
 async def embedded_worker(app: Litestar) -> AsyncIterator[None]:
     """On the embedded default, deliveries and timers run inside `serve` (elsewhere: `heirline worker`)."""
     if not get_settings().embedded_worker:
@@ -81,7 +92,7 @@ def create_app() -> Litestar:
             LegacyPublicPages, HeirPages, ReviewPages, OwnerLegacyPages, NewHolderPublicPages, NewHolderPages,
             create_static_files_router(path="/static", directories=[PACKAGE / "static"]),
         ],
-        lifespan=[database, embedded_worker],
+        lifespan=[database, long_lived_heap, embedded_worker],
         middleware=[metrics_middleware, headers_middleware, idempotency_middleware],
         csrf_config=CSRFConfig(
             secret=settings.secret_key.decode(), cookie_secure=settings.cookie_secure,

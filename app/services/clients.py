@@ -11,7 +11,7 @@ from app.storage.tables import ClientToken
 
 KINDS = ("carrier", "platform", "caller")
 CACHE_SECONDS = 5.0  # a revoked token stops working within this long
-_resolved: dict[str, tuple[uuid.UUID | None, float]] = {}
+_resolved: dict[str, tuple[uuid.UUID | None, float]] = {}  # token -> (client, valid until)
 
 
 async def issue(kind: str, client_id: uuid.UUID) -> str:
@@ -25,14 +25,14 @@ async def issue(kind: str, client_id: uuid.UUID) -> str:
 async def resolve(token: str | None, kind: str) -> uuid.UUID | None:
     if not token or len(token) > 200 or not token.startswith(f"hl_{kind}_"):
         return None
-    digest = token_hash(token)
-    cached = _resolved.get(digest)
+    cached = _resolved.get(token)
     if cached and cached[1] > time.monotonic():
         return cached[0]
+    digest = token_hash(token)
     rows = await read_rows("SELECT client_id FROM client_token WHERE token_hash = {} AND kind = {}"
                            " AND revoked_at IS NULL", digest, kind)
     client_id = uuid.UUID(str(rows[0]["client_id"])) if rows else None
     if len(_resolved) > 10_000:
         _resolved.clear()
-    _resolved[digest] = (client_id, time.monotonic() + CACHE_SECONDS)
+    _resolved[token] = (client_id, time.monotonic() + CACHE_SECONDS)
     return client_id
