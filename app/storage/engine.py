@@ -472,10 +472,15 @@ def read_moment(value: object) -> dt.datetime | None:
 
 def any_of(column: str, values: Sequence) -> tuple[str, tuple]:
     """``column`` matching any of ``values``, as a condition and its arguments for :func:`read_rows`: one
-    placeholder per value on SQLite, one array on PostgreSQL, whose statement text then stays the same
-    for every batch size, so asyncpg prepares it once per connection."""
+    placeholder per value on SQLite; on PostgreSQL one array, whose statement text then stays the same
+    for every batch size, so asyncpg prepares it once per connection (one value: a plain comparison)."""
     if is_sqlite():
         return f"{column} IN ({placeholders(len(values))})", tuple(values)
+    if len(values) == 1:
+        # PostgreSQL plans ``= ANY($1)`` for a guessed ten values, so a prepared lookup of one value
+        # never earns a generic plan and is planned afresh each time (0.4 ms, three times its
+        # execution); ``= $1`` is planned once per connection
+        return f"{column} = {{}}", (values[0],)
     return f"{column} = ANY({{}})", (list(values),)
 
 

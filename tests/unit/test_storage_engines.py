@@ -148,6 +148,30 @@ async def test_postgres_sessions_price_index_pages_as_cached(db):
     assert row["cost"] == engine.PLANNER_SETTINGS["random_page_cost"]
 
 
+@pytest.mark.parametrize("numbers", [["+8613800138000"], ["+8613800138000", "+8613800138001"]])
+async def test_a_lookup_by_one_key_is_planned_once_per_connection(db, numbers):
+    """PostgreSQL guesses ten values for ``= ANY($1)``, so a prepared single-number lookup through it never
+    earns a generic plan and is planned on every call (three times its execution); one key is compared
+    plainly. Both forms find the same rows."""
+    from app.storage import engine
+    from app.storage.tables import PhoneNumber
+
+    await PhoneNumber.insert(*[PhoneNumber(e164=n, region="CN") for n in numbers])
+    condition, args = engine.any_of("e164", numbers)
+    sql = f"SELECT e164 FROM phone_number WHERE {condition}"
+    async with write_transaction():  # one connection throughout
+        for _ in range(8):
+            assert sorted(r["e164"] for r in await engine.read_rows(sql, *args)) == numbers
+        if engine.is_sqlite():
+            return
+        [plans] = await engine.read_rows("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                                         " WHERE statement = {}", engine._native_sql(sql))
+    if len(numbers) == 1:
+        assert plans["generic_plans"] >= 2 and plans["custom_plans"] <= 5
+    else:  # a batch is planned for its own values (a plan is a small share of a thousand lookups)
+        assert plans["custom_plans"] == 8
+
+
 async def test_bulk_inserts_store_what_row_by_row_inserts_store(db, monkeypatch):
     """SQLite takes 500 rows or more as one JSON array; times, flags, empty values, ids and keys that
     collide must come out exactly as from row-by-row inserts (and PostgreSQL's COPY)."""
