@@ -593,7 +593,7 @@ def bench_clearance(engine: str, sizes: list[int], requests: int, concurrency: i
                 batches = [("POST", f"{base}/v1/numbers/clearance:query", {**auth, "content-type": "application/json"},
                             json.dumps({"phone_numbers": asked[i:i + 1000]}).encode())
                            for i in range(0, min(len(asked), 50_000), 1000)]
-                batch = asyncio.run(load(batches, 4))
+                batch = drive(batches, 4)
                 memory = rss_mib(process.pid)
         report("single lookups/s", result["per_second"], raw_rate, "req/s",
                f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}; load from "
