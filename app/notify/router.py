@@ -21,16 +21,25 @@ class ChannelRouter:
 
     async def send_all(self, messages: list[Message]) -> list[tuple[Message, Exception]]:
         """Send many; the outbox takes its share in one transaction. Returns the messages that failed."""
-        failed: list[tuple[Message, Exception]] = []
+        return await self.deliver(await self.keep(messages))
+
+    async def keep(self, messages: list[Message]) -> list[Message]:
+        """Store the messages no transport is configured for in the outbox, in the caller's transaction
+        if one is open (they commit with the change they tell of); return the others, for :meth:`deliver`
+        once that transaction has committed."""
         to_outbox = [m for m in messages if m.channel not in self.by_channel]
         if to_outbox:
             await self.fallback.send_many(to_outbox)
+        return [m for m in messages if m.channel in self.by_channel]
+
+    async def deliver(self, messages: list[Message]) -> list[tuple[Message, Exception]]:
+        """Send by the configured transports; returns the messages that failed."""
+        failed: list[tuple[Message, Exception]] = []
         for message in messages:
-            if message.channel in self.by_channel:
-                try:
-                    await self.by_channel[message.channel].send(message)
-                except DeliveryFailed as exc:
-                    failed.append((message, exc))
+            try:
+                await self.by_channel[message.channel].send(message)
+            except DeliveryFailed as exc:
+                failed.append((message, exc))
         return failed
 
 

@@ -26,6 +26,7 @@ from app.domain.numbers import Number, mask, normalize
 from app.domain.release import CaseStatus, NumberEvent, Reason, TaskStatus, TenureStatus
 from app.errors import AccessDenied, Conflict, Contention, HeirlineError, InvalidRequest
 from app.notify import letters, notifier
+from app.notify.base import Message
 from app.services import notices
 from app.services import legacy_alerts
 from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
@@ -145,12 +146,16 @@ async def apply(carrier: dict, events: list[EventInput]) -> list[Outcome]:
         try:
             async with write_transaction():
                 outcomes = await batch.run(events)
+                # the owners' alerts commit with their events: no 202 for an event whose alerts could be lost
+                to_deliver = await notifier().keep(await _owner_alerts(batch.alerts))
             break
         except (Conflict, Contention):
             if attempt == RETRIES - 1:
                 raise
             log.info("batch of %d events met a concurrent writer; retrying", len(events))
-    await _alert_owners(batch.alerts)
+    # an alert that cannot go out must not undo the carrier's event: it is logged for the operator
+    for message, exc in await notifier().deliver(to_deliver):
+        log.error("alert by %s failed: %s", message.channel, exc)
     for _, legacy_id in getattr(batch, "legacy_opened", []):
         await legacy_alerts.send_due(legacy_id)
     return outcomes
@@ -633,18 +638,16 @@ def _dump(answer: dict) -> str:
 
 # ---------------------------------------------------------------- alerts to owners
 
-async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
-    """Tell each owner on every channel: e-mail and second numbers, and for a suspension the number too."""
+async def _owner_alerts(alerts: list[tuple[uuid.UUID, str, Number]]) -> list[Message]:
+    """The messages telling each owner on every channel: e-mail and second numbers, and for a suspension
+    the number too. Read inside the batch's transaction."""
     if not alerts:
-        return
+        return []
     owner_ids = list({a[0] for a in alerts})
-    # on the fast read path: on SQLite, Piccolo opens a connection (and a thread) for each read outside a transaction
-    in_owners, args = any_of("owner", owner_ids)
     contacts: dict[uuid.UUID, list[dict]] = {}
-    for row in await read_rows(f"SELECT owner, kind, address FROM contact_channel WHERE {in_owners}", *args):
+    for row in await where_in("SELECT owner, kind, address FROM contact_channel WHERE owner IN ({})", owner_ids):
         contacts.setdefault(row["owner"], []).append(row)
-    in_owners, args = any_of("id", owner_ids)
-    locales = {r["id"]: r["locale"] for r in await read_rows(f"SELECT id, locale FROM owner WHERE {in_owners}", *args)}
+    locales = {r["id"]: r["locale"] for r in await where_in("SELECT id, locale FROM owner WHERE id IN ({})", owner_ids)}
     messages = []
     for owner_id, kind, number in alerts:
         targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner_id, [])]
@@ -652,7 +655,5 @@ async def _alert_owners(alerts: list[tuple[uuid.UUID, str, Number]]) -> None:
             targets.append((number.e164, "sms"))
         messages += [letters.compose(f"number_{kind}", locales.get(owner_id, "zh"), address, channel,
                                      number=mask(number.e164)) for address, channel in targets]
-    # an alert that cannot go out must not undo the carrier's event: it is logged for the operator
-    for message, exc in await notifier().send_all(messages):
-        log.error("alert by %s failed: %s", message.channel, exc)
+    return messages
 

@@ -287,6 +287,46 @@ async def test_suspension_alerts_the_owner_everywhere_and_unbinds_nothing(client
     assert (await Tenure.select().first())["status"] == "suspended"
 
 
+async def test_an_event_whose_alerts_cannot_be_kept_is_not_acknowledged(client, carrier, owner, monkeypatch):
+    """The owner's alerts commit with the event: if they cannot be stored, neither is the event, and the
+    carrier's retry (same webhook-id) applies it and alerts the owner then."""
+    from app.notify.outbox import OutboxNotifier
+
+    send_many = OutboxNotifier.send_many
+
+    async def broken(self, messages):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(OutboxNotifier, "send_many", broken)
+    response = await send_event(client, carrier, "number.suspended", PHONE, webhook_id="msg_retry_1", reason="non_payment")
+    assert response.status_code == 500
+    assert await NumberEvent.count() == 0 and (await Tenure.select().first())["status"] == "active"
+    monkeypatch.setattr(OutboxNotifier, "send_many", send_many)
+    response = await send_event(client, carrier, "number.suspended", PHONE, webhook_id="msg_retry_1", reason="non_payment")
+    assert response.status_code == 202
+    assert {m["recipient"] for m in await OutboxMessage.select().where(OutboxMessage.subject.like("%停机%"))} == {
+        "owner8000@example.com", PHONE}
+
+
+async def test_an_alert_a_transport_fails_to_send_leaves_the_event_applied(client, carrier, owner, monkeypatch):
+    from app.notify import DeliveryFailed, router
+
+    sent = []
+
+    class DownSms:
+        async def send(self, message):
+            sent.append(message.to)
+            raise DeliveryFailed("gateway down")
+
+    monkeypatch.setattr(router.notifier(), "by_channel", {"sms": DownSms()})
+    response = await send_event(client, carrier, "number.suspended", PHONE, reason="non_payment")
+    assert response.status_code == 202
+    assert sent == [PHONE]  # tried after the commit, logged for the operator
+    assert (await Tenure.select().first())["status"] == "suspended"
+    assert [m["recipient"] for m in await OutboxMessage.select().where(OutboxMessage.subject.like("%停机%"))] == [
+        "owner8000@example.com"]
+
+
 async def test_restore_cancels_the_case(client, carrier, owner):
     await add_bindings(client, owner)
     case_id = (await send_event(client, carrier, "number.disconnected", PHONE)).json()["case_id"]
