@@ -38,8 +38,10 @@ from app.web.pages import OwnerPages, PublicPages
 
 log = logging.getLogger("heirline")
 
-# token-authenticated APIs never read the session cookie, so they need no CSRF token
-CSRF_EXEMPT = [r"^/v1/", r"^/hooks/", r"^/ssf/", r"^/number-recycling/", r"^/schema"]
+# token-authenticated APIs never read the session cookie, so they need no CSRF token; the machines'
+# GET endpoints (probes, metrics, discovery) change nothing and need no CSRF cookie minted for each call
+CSRF_EXEMPT = [r"^/v1/", r"^/hooks/", r"^/ssf/", r"^/number-recycling/", r"^/schema", r"^/healthz$", r"^/readyz$",
+               r"^/metrics$", r"^/\.well-known/"]
 
 
 @asynccontextmanager

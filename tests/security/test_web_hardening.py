@@ -34,3 +34,16 @@ async def test_every_page_post_refuses_a_missing_csrf_token(client):
         concrete = re.sub(r"\{\w+:\w+\}", "x", concrete)
         response = await client.post(concrete, data={"anything": "1"})
         assert response.status_code == 403, f"{path}: {response.status_code}"
+
+
+async def test_machine_endpoints_change_nothing_and_mint_no_csrf_cookie(client):
+    """Probes, metrics and discovery documents are GETs for machines: no CSRF cookie is minted for them
+    (a token signed for every probe), while a page still gets its cookie."""
+    for path in ("/healthz", "/readyz", "/metrics", "/.well-known/ssf-configuration", "/schema/openapi.json"):
+        client.cookies.clear()
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert "csrftoken" not in response.headers.get("set-cookie", ""), path
+    client.cookies.clear()
+    page = await client.get("/signup")
+    assert "csrftoken=" in page.headers.get("set-cookie", "")
