@@ -621,20 +621,36 @@ def raw_clearance_baseline(raw: Raw, asked: list[str]) -> float:
 RECEIVER = r'''
 import asyncio, sys
 from aiohttp import web
-ports, hang = [int(p) for p in sys.argv[1].split(",")], set(int(p) for p in sys.argv[2].split(",") if p)
+count, hanging = int(sys.argv[1]), int(sys.argv[2])
 async def main():
-    for port in ports:
-        async def handler(request, port=port):
+    ports = []
+    for n in range(count):
+        async def handler(request, hang=n < hanging):
             await request.read()
-            if port in hang:
+            if hang:
                 await asyncio.sleep(30)
             return web.Response(status=202)
         app = web.Application(); app.router.add_post("/events", handler)
         runner = web.AppRunner(app, access_log=None); await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        site = web.TCPSite(runner, "127.0.0.1", 0)  # the kernel picks a free port: no collisions
+        await site.start()
+        ports.append(site._server.sockets[0].getsockname()[1])
+    print(",".join(map(str, ports)), flush=True)
     await asyncio.Event().wait()
 asyncio.run(main())
 '''
+
+
+def start_receivers(count: int, hanging: int = 0) -> tuple[subprocess.Popen, list[int]]:
+    """``count`` local endpoints in a process of their own, the first ``hanging`` of them never answering
+    in time; their ports, as bound."""
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(count), str(hanging)], stdout=subprocess.PIPE,
+                                text=True)
+    ports = [int(p) for p in receiver.stdout.readline().split(",") if p.strip()]
+    if len(ports) != count:
+        receiver.kill()
+        raise RuntimeError("the receivers did not start")
+    return receiver, ports
 
 
 def bench_fanout(engine: str, numbers: int, endpoints: int, workers: int = 1, delivered_before: int = 0) -> None:
@@ -645,10 +661,7 @@ def bench_fanout(engine: str, numbers: int, endpoints: int, workers: int = 1, de
     for label, hanging in (("healthy", 0), ("10% hanging", max(1, endpoints // 10))):
         with workspace(engine) as (env, tmp):
             creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
-            ports = [free_port() for _ in range(endpoints)]
-            receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, ",".join(map(str, ports)),
-                                         ",".join(map(str, ports[:hanging]))])
-            time.sleep(1.5)
+            receiver, ports = start_receivers(endpoints, hanging)
             try:
                 for i, port in enumerate(ports):
                     cli(env, "platforms", "add", f"Bench App {i}", "--push-url", f"http://127.0.0.1:{port}/events",
@@ -664,9 +677,10 @@ def bench_fanout(engine: str, numbers: int, endpoints: int, workers: int = 1, de
                     add_delivered_notices(raw, delivered_before)
                 healthy_total = total * (endpoints - hanging) // endpoints
                 # several workers share the queue safely: each claims notices under a lease
+                logs = [open(tmp / f"worker{n}.log", "w") for n in range(workers)]
                 spawned = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--capacity", "128"], env=env,
-                                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            start_new_session=True) for _ in range(workers)]
+                                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                                            start_new_session=True) for log in logs]
                 started = time.perf_counter()
                 delivered, first = 0, None
                 while time.perf_counter() - started < 300:
@@ -682,6 +696,10 @@ def bench_fanout(engine: str, numbers: int, endpoints: int, workers: int = 1, de
                 for worker in spawned:
                     os.killpg(worker.pid, signal.SIGTERM)
                     worker.wait(timeout=30)
+                for log in logs:
+                    log.close()
+                    if delivered < healthy_total:  # say why, before the workspace goes
+                        print(f"  !! {log.name} ends with:\n" + "".join(Path(log.name).read_text().splitlines(True)[-15:]))
                 raw.close()
                 elapsed = ended - started
                 results[label] = delivered / elapsed
@@ -716,9 +734,7 @@ def add_delivered_notices(raw: Raw, count: int) -> None:
 
 async def raw_fanout_baseline(endpoints: int, posts: int) -> float:
     """aiohttp posting the same size of body to fast local endpoints, nothing else."""
-    ports = [free_port() for _ in range(endpoints)]
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, ",".join(map(str, ports)), ""])
-    await asyncio.sleep(1.5)
+    receiver, ports = start_receivers(endpoints)
     body = b"x" * 900
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as session:
