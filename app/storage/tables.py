@@ -335,7 +335,7 @@ class Notice(Table, db=DB):
     kid = Varchar(length=64, default="")
     status = Varchar(length=16, default="pending")  # pending | sending | delivered | failed | dead
     attempts = Integer(default=0)
-    next_attempt_at = Timestamptz(default=TimestamptzNow(), index=True)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())  # indexed with status: notice_due
     lease_until = Timestamptz(null=True, default=None)
     deadline = Timestamptz()
     last_error = Varchar(length=300, default="")
