@@ -21,6 +21,15 @@ POLL = "urn:ietf:rfc:8936"
 WEBHOOKS = "urn:standard-webhooks:1.0"  # for platforms without SSF
 METHODS = (PUSH, POLL, WEBHOOKS)
 
+# when a notice is next attempted, if its platform polls for it: never by us. Past every real moment, it
+# keeps such notices out of the range the delivery worker's claim walks, however many wait for a poll
+AWAITING_POLL = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def first_attempt(method: str, moment: dt.datetime) -> dt.datetime:
+    """When a new notice is first attempted: at once when we deliver it, never when its platform polls."""
+    return AWAITING_POLL if method == POLL else moment
+
 
 def own_event(issuer: str, name: str) -> str:
     return f"{issuer}/secevent/event-type/{name}"

@@ -37,7 +37,8 @@ class _Target:
 
 
 async def _streams_by_platform(platform_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, dict]:
-    query = Stream.select(Stream.id, Stream.platform, Stream.events_requested, Stream.status).where(
+    query = Stream.select(Stream.id, Stream.platform, Stream.events_requested, Stream.status,
+                          Stream.delivery_method).where(
         Stream.status.is_in(list(ACTIVE_STREAMS)) & Stream.platform.is_not_null())
     if platform_ids is not None:
         query = query.where(Stream.platform.is_in(platform_ids))
@@ -56,7 +57,8 @@ def _notice(stream: dict, platform_id, *, case: dict | None, task_id, event: str
                           sub_id=rules.phone_subject(e164), event=event, payload=payload,
                           txn=str(case["id"]) if case else None)
     return dict(id=jti, stream=stream["id"], case=case["id"] if case else None, task=task_id, event=event,
-                claims=json.dumps(claims, ensure_ascii=False), deadline=deadline, next_attempt_at=moment,
+                claims=json.dumps(claims, ensure_ascii=False), deadline=deadline,
+                next_attempt_at=rules.first_attempt(stream["delivery_method"], moment),
                 created_at=moment)
 
 

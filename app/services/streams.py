@@ -207,6 +207,10 @@ async def update(platform: dict, body: Any, *, replace: bool) -> dict:
         columns = _sealed_columns(stream["id"], values)
         columns["updated_at"] = now()
         await Stream.update({getattr(Stream, k): v for k, v in columns.items()}).where(Stream.id == stream["id"])
+        method = values.get("delivery_method", stream["delivery_method"])
+        if method != stream["delivery_method"]:  # what waited for a poll is now ours to send, or the reverse
+            await Notice.update({Notice.next_attempt_at: rules.first_attempt(method, columns["updated_at"])}).where(
+                (Notice.stream == stream["id"]) & (Notice.status == "pending"))
         await audit.record("stream:update", actor=f"platform:{platform['id']}", subject=f"stream:{stream['id']}",
                            detail={"fields": sorted(values)})
     return config(await _stream(platform, body.get("stream_id")), platform)

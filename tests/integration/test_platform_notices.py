@@ -161,6 +161,35 @@ async def test_all_platform_gets_unregistered_numbers_and_no_account_completes(c
     assert (await client.get("/v1/numbers/%2B8613911112222/clearance", headers=auth)).json()["status"] == "clear"
 
 
+async def test_notices_waiting_for_a_poll_stay_out_of_the_claims_until_the_stream_turns_to_push(client, carrier):
+    """A platform that polls may leave its notices for days: they wait past every real moment, out of the
+    range the worker's claim walks, and come into it, due at once, when the platform turns to push."""
+    from app.domain.notices import AWAITING_POLL
+
+    creds = await streams.add_platform("Renewal App", poll=True, all_subjects=True)
+    for n in range(3):
+        assert (await send_event(client, carrier, "number.disconnected", f"+86139111122{n:02d}")).status_code == 202
+    waiting = await Notice.select(Notice.next_attempt_at, Notice.status)
+    assert len(waiting) == 3 and all(n["status"] == "pending" and n["next_attempt_at"] == AWAITING_POLL for n in waiting)
+    assert await worker.claim(10) == []
+    auth = token_auth(creds.api_token)
+    with Receiver("ok") as push:
+        patched = await client.patch("/ssf/streams", headers=auth, json={
+            "stream_id": creds.stream_id, "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": push.url}})
+        assert patched.status_code == 200, patched.text
+        await worker.run_until_idle()
+        assert len(push.requests) == 3
+    assert {n["status"] for n in await Notice.select(Notice.status)} == {"delivered"}
+    # and back: what is pending when a stream turns to poll waits for the poll again
+    await client.patch("/ssf/streams", headers=auth, json={"stream_id": creds.stream_id,
+                                                          "delivery": {"method": "urn:ietf:rfc:8936"}})
+    await send_event(client, carrier, "number.disconnected", "+8613911112299")
+    [pending] = await Notice.select(Notice.next_attempt_at).where(Notice.status == "pending")
+    assert pending["next_attempt_at"] == AWAITING_POLL and await worker.claim(10) == []
+    polled = (await client.post(f"/ssf/poll/{creds.stream_id}", json={"returnImmediately": True}, headers=auth)).json()
+    assert len(polled["sets"]) == 1
+
+
 async def test_retry_after_500_delivers_once(client, carrier, owner, monkeypatch):
     await bind(client, owner, "wechat")
     monkeypatch.setattr(worker.rules, "SCHEDULE", [0, 0, 0])
