@@ -54,6 +54,7 @@ async def exposition() -> str:
         lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge"]
         for row in await run_sql(sql):
             lines.append(f'{name}{{status="{_label(str(row["status"]))}"}} {row["n"]}')
+    # notices a platform polls for wait past every real moment (AWAITING_POLL): the minimum is over ours
     oldest = await run_sql("SELECT min(next_attempt_at) AS at FROM notice WHERE status IN ('pending', 'sending')")
     age = 0.0
     if oldest and oldest[0]["at"] is not None:
@@ -65,7 +66,8 @@ async def exposition() -> str:
             if at.tzinfo is None:
                 at = at.replace(tzinfo=dt.timezone.utc)
         age = max(0.0, (now() - at).total_seconds())
-    lines += ["# HELP heirline_oldest_pending_notice_seconds Age of the oldest notice waiting for delivery",
+    lines += ["# HELP heirline_oldest_pending_notice_seconds How long the oldest notice due for delivery by the"
+              " worker has waited (notices waiting for a platform's poll are not counted)",
               "# TYPE heirline_oldest_pending_notice_seconds gauge", f"heirline_oldest_pending_notice_seconds {age:.0f}",
               "# HELP heirline_process_start_time_seconds Start of this process",
               "# TYPE heirline_process_start_time_seconds gauge", f"heirline_process_start_time_seconds {STARTED:.0f}"]
