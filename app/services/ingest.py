@@ -25,8 +25,10 @@ async def _apply(items: list[tuple[dict, lifecycle.EventInput]]) -> list[lifecyc
     return results
 
 
-# a group: what arrives within 4 ms of its first event, at most 256 events
-EVENTS = GroupCommit(_apply, max_group=256, max_wait=0.004)
+# a group: the events that queued while the previous group was written, at most 256. Waiting a few
+# milliseconds more for stragglers made groups no larger under load (they already hold every request
+# in flight) and cost 3 % on SQLite and 15-20 % on PostgreSQL; a lone event is written at once
+EVENTS = GroupCommit(_apply, max_group=256)
 
 
 async def submit(carrier: dict, event: lifecycle.EventInput) -> lifecycle.Outcome:
