@@ -187,7 +187,7 @@ class _Batch:
         self.carrier = carrier
         self.carrier_id = carrier["id"]
         self.now = moment
-        self.alerts: list[tuple[uuid.UUID, str, Number]] = []
+        self.alerts: list[tuple[dict, str, Number]] = []  # (owner: id and locale, what happened, number)
         self.audit: list[audit.Entry] = []
 
     async def run(self, events: list[EventInput]) -> list[Outcome]:
@@ -298,7 +298,7 @@ class _Batch:
             self.audit.append(audit.Entry("number:suspended", actor, subject, owner and owner["id"],
                                           {"reason": event.reason.value}))
             if owner:
-                self.alerts.append((owner["id"], "suspended", event.number))
+                self.alerts.append((owner, "suspended", event.number))
         elif event.type is NumberEvent.DISCONNECTED:
             case_ref = self._open_case(event, number, tenure)
         elif event.type is NumberEvent.RESTORED:
@@ -351,7 +351,7 @@ class _Batch:
         if owner and event.reason is Reason.SUBSCRIBER_DECEASED:
             self.legacy_for.append((owner["id"], case.id))
         if owner:
-            self.alerts.append((owner["id"], "disconnected", event.number))
+            self.alerts.append((owner, "disconnected", event.number))
         self.audit.append(audit.Entry(
             "case:open", f"carrier:{self.carrier_id}", mask(event.number.e164), owner and owner["id"],
             {"case": str(case.id), "reason": event.reason.value, "jurisdiction": event.jurisdiction,
@@ -638,22 +638,21 @@ def _dump(answer: dict) -> str:
 
 # ---------------------------------------------------------------- alerts to owners
 
-async def _owner_alerts(alerts: list[tuple[uuid.UUID, str, Number]]) -> list[Message]:
+async def _owner_alerts(alerts: list[tuple[dict, str, Number]]) -> list[Message]:
     """The messages telling each owner on every channel: e-mail and second numbers, and for a suspension
     the number too. Read inside the batch's transaction."""
     if not alerts:
         return []
-    owner_ids = list({a[0] for a in alerts})
+    owner_ids = list({owner["id"] for owner, _, _ in alerts})
     contacts: dict[uuid.UUID, list[dict]] = {}
     for row in await where_in("SELECT owner, kind, address FROM contact_channel WHERE owner IN ({})", owner_ids):
         contacts.setdefault(row["owner"], []).append(row)
-    locales = {r["id"]: r["locale"] for r in await where_in("SELECT id, locale FROM owner WHERE id IN ({})", owner_ids)}
     messages = []
-    for owner_id, kind, number in alerts:
-        targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner_id, [])]
+    for owner, kind, number in alerts:
+        targets = [(c["address"], "email" if c["kind"] == "email" else "sms") for c in contacts.get(owner["id"], [])]
         if kind == "suspended":
             targets.append((number.e164, "sms"))
-        messages += [letters.compose(f"number_{kind}", locales.get(owner_id, "zh"), address, channel,
+        messages += [letters.compose(f"number_{kind}", owner["locale"] or "zh", address, channel,
                                      number=mask(number.e164)) for address, channel in targets]
     return messages
 

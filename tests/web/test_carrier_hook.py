@@ -287,6 +287,15 @@ async def test_suspension_alerts_the_owner_everywhere_and_unbinds_nothing(client
     assert (await Tenure.select().first())["status"] == "suspended"
 
 
+async def test_an_owner_is_alerted_in_their_own_language(client, carrier, owner):
+    from app.storage.tables import Owner
+
+    await Owner.update({Owner.locale: "en"}).where(Owner.id.is_not_null())
+    assert (await send_event(client, carrier, "number.disconnected", PHONE)).status_code == 202
+    subjects = {m["subject"] for m in await OutboxMessage.select().where(OutboxMessage.recipient == "owner8000@example.com")}
+    assert "Your number was cancelled" in subjects and not any("注销" in s for s in subjects)
+
+
 async def test_an_event_whose_alerts_cannot_be_kept_is_not_acknowledged(client, carrier, owner, monkeypatch):
     """The owner's alerts commit with the event: if they cannot be stored, neither is the event, and the
     carrier's retry (same webhook-id) applies it and alerts the owner then."""
