@@ -207,7 +207,6 @@ def import_disconnects(file: str, carrier_id: str) -> None:
     from app.storage.engine import close_database, prepare_database
 
     path = pathlib.Path(file)
-    total_bytes = path.stat().st_size or 1
 
     async def run():
         await prepare_database(pool=_settings().db_pool_size > 0)  # PostgreSQL: reads and batches share a pool
@@ -218,16 +217,14 @@ def import_disconnects(file: str, carrier_id: str) -> None:
 
     async def read(carrier):
         with path.open("r", encoding="utf-8-sig", newline="") as fh, Progress(
-                TextColumn("importing"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]} rows"),
-                TimeRemainingColumn(), transient=False) as progress:
-            task = progress.add_task("import", total=total_bytes, rows=0)
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.completed:,.0f} rows"), TimeRemainingColumn(), transient=False) as progress:
+            task = progress.add_task("reading", total=None)
 
-            def advance(rows: int) -> None:
-                progress.update(task, completed=min(fh.buffer.tell(), total_bytes), rows=rows)
+            def advance(rows: int, total: int | None) -> None:  # reading (no total yet), then importing
+                progress.update(task, completed=rows, total=total, description="reading" if total is None else "importing")
 
-            summary = await imports.import_disconnections(carrier, fh, advance)
-            progress.update(task, completed=total_bytes, rows=summary.rows)
-            return summary
+            return await imports.import_disconnections(carrier, fh, advance)
 
     try:
         summary = _run(run())

@@ -1,15 +1,20 @@
 """Bulk disconnections from a carrier's CSV file, the same rules as the hook, batch by batch.
 
-Rows are parsed and checked one by one (bad rows are reported by line number and do not stop the
-good ones) and applied 10,000 at a time by :func:`app.services.lifecycle.apply_bulk`, while the next
-batch is parsed.
+The file is read whole first (each record's stripped fields, repeated values shared) and its rows
+taken in the order of their numbers, a number's own rows in file order: every index the rows write
+(the numbers, their events' keys, which lead with the number) then grows at one end instead of at
+random pages, which at a million rows halves the database's work. Rows are parsed and checked one by
+one (bad rows are reported by line number and do not stop the good ones) and applied 10,000 at a
+time by :func:`app.services.lifecycle.apply_bulk`, while the next batch is parsed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import heapq
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Callable, Iterable, Iterator
 
 from app.domain.release import NumberEvent
@@ -20,7 +25,11 @@ from app.storage.engine import refresh_statistics
 
 HEADER = ["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"]
 BATCH = 10_000  # rows per bulk transaction (the rows are built before it opens: SQLite's writer is held for the inserts)
-MAX_REPORTED = 1000
+MAX_REPORTED = 1000  # rejected rows reported in detail: those of the lowest line numbers
+YIELD_EVERY = 1000  # rows read or parsed between chances for the event loop (the upload API shares it)
+
+Progress = Callable[[int, "int | None"], None]  # (rows done, rows in the file; None while it is read)
+Record = tuple[str, int, tuple[str, ...]]  # (number as written, line, the row's stripped fields)
 
 
 @dataclass
@@ -28,8 +37,13 @@ class ImportSummary:
     rows: int = 0
     applied: int = 0
     duplicates: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
     rejected_count: int = 0
+    _reported: list[tuple[int, str]] = field(default_factory=list)  # a heap of (-line, detail)
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """The reported rejections, (line, detail) by line."""
+        return sorted((-line, detail) for line, detail in self._reported)
 
     def as_dict(self) -> dict:
         return {"rows": self.rows, "applied": self.applied, "duplicates": self.duplicates,
@@ -37,39 +51,35 @@ class ImportSummary:
                 "errors": [{"line": line, "detail": detail} for line, detail in self.rejected]}
 
     def reject(self, line: int, detail: str) -> None:
+        """Count a rejected row; keep its detail if it is among the MAX_REPORTED first lines (rows are
+        applied in the order of their numbers, not of their lines)."""
         self.rejected_count += 1
-        if len(self.rejected) < MAX_REPORTED:
-            self.rejected.append((line, detail))
+        if len(self._reported) < MAX_REPORTED:
+            heapq.heappush(self._reported, (-line, detail))
+        elif line < -self._reported[0][0]:
+            heapq.heapreplace(self._reported, (-line, detail))
 
 
-async def import_disconnections(carrier: dict, lines: Iterable[str],
-                                progress: Callable[[int], None] | None = None) -> ImportSummary:
+async def import_disconnections(carrier: dict, lines: Iterable[str], progress: Progress | None = None) -> ImportSummary:
     """Apply every good row; report bad rows by line number. Importing the same file again changes nothing."""
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidRequest("the file is empty; the first line is the header " + ",".join(HEADER)) from None
-    except csv.Error as exc:
-        raise InvalidRequest(f"line 1 is not CSV: {exc}") from None
-    if [h.strip().lstrip("\ufeff").lower() for h in header] != HEADER:
-        raise InvalidRequest("the first line must be the header " + ",".join(HEADER))
     summary = ImportSummary()
+    records = await _read(lines, summary, progress)
+    records.sort(key=itemgetter(0))  # stable: a number's rows stay in file order
     statistics = _Statistics()
     pending: list[tuple[int, lifecycle.EventInput]] = []
     writing: asyncio.Task | None = None  # one batch is written while the next is parsed
     try:
-        for parsed, item in enumerate(_events(reader, carrier, summary), 1):
+        for parsed, item in enumerate(_events(records, carrier, summary), 1):
             pending.append(item)
             if parsed % 50 == 0:
                 await asyncio.sleep(0)  # let the batch being written go on
             if len(pending) >= BATCH:
                 if writing is not None:
-                    await writing  # batches apply in file order, one at a time
+                    await writing  # batches apply one at a time, in the order of their numbers
                 writing = asyncio.create_task(_flush(carrier, pending, summary, statistics))
                 pending = []
                 if progress:
-                    progress(summary.rows)
+                    progress(summary.applied + summary.duplicates + summary.rejected_count, summary.rows)
         if writing is not None:
             await writing
         if pending:
@@ -81,37 +91,60 @@ async def import_disconnections(carrier: dict, lines: Iterable[str],
             await asyncio.gather(writing, return_exceptions=True)
         raise
     if progress:
-        progress(summary.rows)
-    summary.rejected.sort()
+        progress(summary.rows, summary.rows)
     return summary
 
 
-def _events(reader, carrier: dict, summary: ImportSummary) -> Iterator[tuple[int, lifecycle.EventInput]]:
-    """Each good row as (line, event); bad rows are counted and reported in ``summary``."""
-    region = get_settings().default_region
+async def _read(lines: Iterable[str], summary: ImportSummary, progress: Progress | None) -> list[Record]:
+    """The file's records after its header, blank lines left out; records that are not CSV or have the
+    wrong number of fields are rejected here and not kept."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidRequest("the file is empty; the first line is the header " + ",".join(HEADER)) from None
+    except csv.Error as exc:
+        raise InvalidRequest(f"line 1 is not CSV: {exc}") from None
+    if [h.strip().lstrip("\ufeff").lower() for h in header] != HEADER:
+        raise InvalidRequest("the first line must be the header " + ",".join(HEADER))
+    records: list[Record] = []
+    shared: dict[str, str] = {}  # a file repeats its times, reasons and classes: one string each
     while True:
         try:
             values = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
             summary.rows += 1
             summary.reject(reader.line_num, f"not CSV: {exc}")
             continue
-        line = reader.line_num
         stripped = [v.strip() for v in values]
         if not any(stripped):
             continue
         summary.rows += 1
         if len(values) != len(HEADER):
-            summary.reject(line, f"expected {len(HEADER)} fields, found {len(values)}")
+            summary.reject(reader.line_num, f"expected {len(HEADER)} fields, found {len(values)}")
             continue
+        records.append((stripped[0], reader.line_num,
+                        (stripped[0], *(shared.setdefault(v, v) for v in stripped[1:]))))
+        if summary.rows % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+            if progress:
+                progress(summary.rows, None)
+    return records
+
+
+def _events(records: list[Record], carrier: dict, summary: ImportSummary) -> Iterator[tuple[int, lifecycle.EventInput]]:
+    """Each good record as (line, event); bad ones are counted and reported in ``summary``."""
+    region = get_settings().default_region
+    for _, line, stripped in records:
         try:
-            event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, dict(zip(HEADER, stripped)),
-                                              lifecycle.row_key(stripped), region, carrier["jurisdiction"])
+            event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, dict(zip(HEADER, stripped)), "", region,
+                                              carrier["jurisdiction"])
         except HeirlineError as exc:
             summary.reject(line, exc.detail)
             continue
+        event.key = lifecycle.row_key(event.number.e164, stripped)
         yield line, event
 
 

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import msgspec
 
@@ -126,10 +126,11 @@ def event_from_data(kind: NumberEvent, data: dict, key: str, default_region: str
     return event
 
 
-def row_key(stripped: list[str]) -> str:
+def row_key(e164: str, stripped: Sequence[str]) -> str:
     """A bulk-file row's identity, from its fields without surrounding spaces: the same row imported
-    again is the same event."""
-    return "import:" + hashlib.sha256("\x1f".join(stripped).encode()).hexdigest()[:40]
+    again is the same event. It leads with the number, so that rows applied in the order of their
+    numbers write the key index in order too (a digest alone lands each key on a random page)."""
+    return f"import:{e164}:" + hashlib.sha256("\x1f".join(stripped).encode()).hexdigest()[:40]
 
 
 # ---------------------------------------------------------------- applying

@@ -161,7 +161,7 @@ class NumberEvent(Table, db=DB, tablename="number_event"):
     carrier = ForeignKey(Carrier, on_delete=OnDelete.restrict)  # indexed by (carrier, webhook_id)
     webhook_id = Varchar(length=200)
     type = Varchar(length=32)
-    e164 = Varchar(length=16, index=True)
+    e164 = Varchar(length=16)
     received_at = Timestamptz(default=TimestamptzNow())
     answer = Text(default="{}")  # the JSON answered the first time, replayed for duplicates
 

@@ -156,3 +156,40 @@ async def test_an_import_refreshes_the_planner_statistics_as_it_grows_the_tables
     small = imports._Statistics()
     await small.refresh(10, final=True)  # a small file changes the statistics too little to pay for it
     assert len(calls) == 3  # (on PostgreSQL each call ran ANALYZE on the tables)
+
+
+async def test_rows_are_applied_in_the_order_of_their_numbers_and_rejections_reported_by_line(db, monkeypatch):
+    """Sorted, every index the import writes grows at one end; the rejections kept in detail are still
+    those of the first lines, whatever their numbers."""
+    monkeypatch.setattr(imports, "BATCH", 3)
+    monkeypatch.setattr(imports, "MAX_REPORTED", 2)
+    carrier = await make_carrier()
+    good = [f"+86137{n:08d}" for n in (9, 1, 7, 3, 5, 2, 8)]  # lines 2-8, not in order
+    rows = [f"{e164},{WHEN},voluntary,,residential" for e164 in good]
+    rows += ["+8613500000000,yesterday,voluntary,,residential",  # line 9: a bad time, the lowest number
+             "+8613400000000,,voluntary,,residential",  # line 10: no time, lower still
+             f"+8613700000004,{WHEN},voluntary,,residential,extra"]  # line 11: six fields
+    summary = await import_rows(carrier, rows)
+    assert (summary.rows, summary.applied, summary.rejected_count) == (10, 7, 3)
+    assert [line for line, _ in summary.rejected] == [9, 10]  # the first two lines, not the first two numbers
+    written = [r["e164"] for r in await PhoneNumber.select(PhoneNumber.e164).order_by(PhoneNumber.id)]
+    assert written == sorted(good)  # ids are time-ordered: the numbers were written in their order
+    keys = [r["webhook_id"] for r in await NumberEvent.select(NumberEvent.webhook_id).order_by(NumberEvent.id)]
+    assert [key.split(":")[1] for key in keys] == sorted(good)
+
+
+async def test_a_file_imported_under_the_old_keys_still_reimports_as_duplicates(db):
+    """Keys used to be import:<digest>; the migration puts the number in front of the same digest."""
+    import importlib
+
+    migration = importlib.import_module("migrations.heirline_2026_11_24t07_00_00_000000")
+    carrier = await make_carrier()
+    rows = [f"+8613700137000,{WHEN},voluntary,,residential", f"+8613600136000,{WHEN},non_payment,,business"]
+    assert (await import_rows(carrier, rows)).applied == 2
+    for event in await NumberEvent.select(NumberEvent.id, NumberEvent.webhook_id):  # as the old code wrote them
+        await NumberEvent.update({NumberEvent.webhook_id: "import:" + event["webhook_id"].rsplit(":", 1)[1]}).where(
+            NumberEvent.id == event["id"])
+    await NumberEvent.raw(migration.REKEY)
+    again = await import_rows(carrier, rows)
+    assert (again.applied, again.duplicates, again.rejected_count) == (0, 2, 0)
+    assert await NumberEvent.count() == 2
