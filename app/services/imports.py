@@ -11,11 +11,16 @@ time by :func:`app.services.lifecycle.apply_bulk`, while the next batch is parse
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import csv
 import heapq
+import itertools
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Callable, Iterable, Iterator
+from typing import AsyncIterator, Callable, Iterable
 
 from app.domain.release import NumberEvent
 from app.errors import HeirlineError, InvalidRequest
@@ -66,24 +71,17 @@ async def import_disconnections(carrier: dict, lines: Iterable[str], progress: P
     records = await _read(lines, summary, progress)
     records.sort(key=itemgetter(0))  # stable: a number's rows stay in file order
     statistics = _Statistics()
-    pending: list[tuple[int, lifecycle.EventInput]] = []
     writing: asyncio.Task | None = None  # one batch is written while the next is parsed
     try:
-        for parsed, item in enumerate(_events(records, carrier, summary), 1):
-            pending.append(item)
-            if parsed % 50 == 0:
-                await asyncio.sleep(0)  # let the batch being written go on
-            if len(pending) >= BATCH:
+        async with contextlib.aclosing(_parsed(records, carrier, summary)) as batches:
+            async for batch in batches:
                 if writing is not None:
                     await writing  # batches apply one at a time, in the order of their numbers
-                writing = asyncio.create_task(_flush(carrier, pending, summary, statistics))
-                pending = []
+                writing = asyncio.create_task(_flush(carrier, batch, summary, statistics))
                 if progress:
                     progress(summary.applied + summary.duplicates + summary.rejected_count, summary.rows)
         if writing is not None:
             await writing
-        if pending:
-            await _flush(carrier, pending, summary, statistics)
         await statistics.refresh(summary.applied, final=True)
     except BaseException:
         if writing is not None and not writing.done():  # it commits whole or rolls back: never half-applied
@@ -134,18 +132,68 @@ async def _read(lines: Iterable[str], summary: ImportSummary, progress: Progress
     return records
 
 
-def _events(records: list[Record], carrier: dict, summary: ImportSummary) -> Iterator[tuple[int, lifecycle.EventInput]]:
-    """Each good record as (line, event); bad ones are counted and reported in ``summary``."""
-    region = get_settings().default_region
-    for _, line, stripped in records:
-        try:
-            event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, dict(zip(HEADER, stripped)), "", region,
-                                              carrier["jurisdiction"])
-        except HeirlineError as exc:
-            summary.reject(line, exc.detail)
-            continue
-        event.key = lifecycle.row_key(event.number.e164, stripped)
-        yield line, event
+PARSER_FROM = 50_000  # records; a larger file is parsed by a second process while this one writes
+PARSED_AHEAD = 3  # batches the parser may be ahead of the one being written (a few MiB each in the pipe)
+
+
+async def _parsed(records: list[Record], carrier: dict, summary: ImportSummary) -> AsyncIterator[list[tuple[int, lifecycle.EventInput]]]:
+    """The records parsed and checked, BATCH at a time, as (line, event); bad ones are counted and
+    reported in ``summary``. A large file's records are parsed by a second process, a few batches
+    ahead of the one being written: parsing and checking a row costs about as much as building and
+    writing it, and the two then share both cores."""
+    region, jurisdiction = get_settings().default_region, carrier["jurisdiction"]
+    chunks = ([(line, fields) for _, line, fields in records[start:start + BATCH]]
+              for start in range(0, len(records), BATCH))
+    if len(records) < PARSER_FROM:
+        for chunk in chunks:
+            events: list[tuple[int, lifecycle.EventInput]] = []
+            rejected: list[tuple[int, str]] = []
+            for done, (line, fields) in enumerate(chunk, 1):
+                _parse_one(line, fields, region, jurisdiction, events, rejected)
+                if done % 50 == 0:
+                    await asyncio.sleep(0)  # let the batch being written go on
+            yield _take(events, rejected, summary)
+        return
+    loop = asyncio.get_running_loop()
+    parser = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))  # no fork of a threaded process
+    try:
+        ahead = collections.deque(loop.run_in_executor(parser, _parse_chunk, chunk, region, jurisdiction)
+                                  for chunk in itertools.islice(chunks, PARSED_AHEAD))
+        while ahead:
+            events, rejected = await ahead.popleft()
+            if (chunk := next(chunks, None)) is not None:
+                ahead.append(loop.run_in_executor(parser, _parse_chunk, chunk, region, jurisdiction))
+            yield _take(events, rejected, summary)
+    finally:
+        parser.shutdown(wait=False, cancel_futures=True)  # an import that failed leaves no parsing behind
+
+
+def _take(events: list, rejected: list[tuple[int, str]], summary: ImportSummary) -> list:
+    for line, detail in rejected:
+        summary.reject(line, detail)
+    return events
+
+
+def _parse_one(line: int, fields: tuple[str, ...], region: str, jurisdiction: str, events: list,
+               rejected: list[tuple[int, str]]) -> None:
+    try:
+        event = lifecycle.event_from_data(NumberEvent.DISCONNECTED, dict(zip(HEADER, fields)), "", region,
+                                          jurisdiction)
+    except HeirlineError as exc:
+        rejected.append((line, exc.detail))
+        return
+    event.key = lifecycle.row_key(event.number.e164, fields)
+    events.append((line, event))
+
+
+def _parse_chunk(chunk: list[tuple[int, tuple[str, ...]]], region: str,
+                 jurisdiction: str) -> tuple[list[tuple[int, lifecycle.EventInput]], list[tuple[int, str]]]:
+    """In the parser process: the chunk's events and its rejections, as (line, event) and (line, why)."""
+    events: list[tuple[int, lifecycle.EventInput]] = []
+    rejected: list[tuple[int, str]] = []
+    for line, fields in chunk:
+        _parse_one(line, fields, region, jurisdiction, events, rejected)
+    return events, rejected
 
 
 class _Statistics:

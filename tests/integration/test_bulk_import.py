@@ -193,3 +193,33 @@ async def test_a_file_imported_under_the_old_keys_still_reimports_as_duplicates(
     again = await import_rows(carrier, rows)
     assert (again.applied, again.duplicates, again.rejected_count) == (0, 2, 0)
     assert await NumberEvent.count() == 2
+
+
+@pytest.mark.parametrize("second_process", [False, True])
+async def test_a_large_file_parsed_by_a_second_process_comes_out_the_same(db, monkeypatch, second_process):
+    """From PARSER_FROM records a second process parses while this one writes: the same outcome, the
+    same rejections by line."""
+    monkeypatch.setattr(imports, "BATCH", 4)
+    monkeypatch.setattr(imports, "PARSER_FROM", 0 if second_process else 10**9)
+    started = []
+    real_pool = imports.ProcessPoolExecutor
+
+    def pool(*args, **kwargs):
+        started.append(args)
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "ProcessPoolExecutor", pool)
+    carrier = await make_carrier()
+    good = [f"+86137{n:08d}" for n in (9, 1, 7, 3, 5, 2, 8, 4, 6)]
+    rows = [f"{e164},{WHEN},voluntary,,residential" for e164 in good]
+    rows[3] = f"+8613700000003,{WHEN},unknown,,residential"  # line 5: no such reason
+    rows += [f"+861370000000,{WHEN},voluntary,,residential",  # line 11: too short to be a mobile number
+             f"+8613700000001,{WHEN},fraud,,residential"]  # line 12: a second disconnection of a number
+    summary = await import_rows(carrier, rows)
+    assert (summary.rows, summary.applied, summary.rejected_count) == (11, 8, 3)
+    assert [line for line, _ in summary.rejected] == [5, 11, 12]
+    assert "reason" in summary.rejected[0][1] and "valid" in summary.rejected[1][1]
+    assert len(started) == (1 if second_process else 0)
+    assert await PhoneNumber.count() == 8 and await NumberEvent.count() == 8
+    again = await import_rows(carrier, rows)
+    assert (again.applied, again.duplicates, again.rejected_count) == (0, 8, 3)
