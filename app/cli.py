@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import pathlib
@@ -207,6 +208,12 @@ def import_disconnects(file: str, carrier_id: str) -> None:
     from app.storage.engine import close_database, prepare_database
 
     path = pathlib.Path(file)
+    # This process only imports. Its batches keep some 100,000 rows, events and their dicts alive at a
+    # time, and at Python's default thresholds the collector rescanned them (and the start-up heap)
+    # over and over: 40 % of a 300,000-row import (42.9 s; 24.5 s like this). Nothing it builds is cyclic.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 10, 10)
 
     async def run():
         await prepare_database(pool=_settings().db_pool_size > 0)  # PostgreSQL: reads and batches share a pool
