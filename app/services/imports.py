@@ -1,11 +1,12 @@
 """Bulk disconnections from a carrier's CSV file, the same rules as the hook, batch by batch.
 
-The file is read whole first (each record's stripped fields, repeated values shared) and its rows
-taken in the order of their numbers, a number's own rows in file order: every index the rows write
-(the numbers, their events' keys, which lead with the number) then grows at one end instead of at
-random pages, which at a million rows halves the database's work. Rows are parsed and checked one by
-one (bad rows are reported by line number and do not stop the good ones) and applied 10,000 at a
-time by :func:`app.services.lifecycle.apply_bulk`, while the next batch is parsed.
+The file is read a million records at a time (each record's stripped fields, repeated values shared)
+and their rows taken in the order of their numbers, a number's own rows in file order: every index
+the rows write (the numbers, their events' keys, which lead with the number) then grows at one end
+instead of at random pages, which at a million rows halves the database's work. Rows are parsed and
+checked one by one (bad rows are reported by line number and do not stop the good ones; a large
+file's by a second process) and applied 10,000 at a time by
+:func:`app.services.lifecycle.apply_bulk`, while the next batch is parsed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from app.storage.engine import refresh_statistics
 HEADER = ["phone_number", "disconnected_at", "reason", "aging_ends_at", "line_class"]
 BATCH = 10_000  # rows per bulk transaction (the rows are built before it opens: SQLite's writer is held for the inserts)
 MAX_REPORTED = 1000  # rejected rows reported in detail: those of the lowest line numbers
+RUN = 1_000_000  # records read, sorted and applied together (about 260 MiB); a longer file goes a run at a time
 YIELD_EVERY = 1000  # rows read or parsed between chances for the event loop (the upload API shares it)
 
 Progress = Callable[[int, "int | None"], None]  # (rows done, rows in the file; None while it is read)
@@ -68,10 +70,25 @@ class ImportSummary:
 async def import_disconnections(carrier: dict, lines: Iterable[str], progress: Progress | None = None) -> ImportSummary:
     """Apply every good row; report bad rows by line number. Importing the same file again changes nothing."""
     summary = ImportSummary()
-    records = await _read(lines, summary, progress)
-    records.sort(key=itemgetter(0))  # stable: a number's rows stay in file order
     statistics = _Statistics()
-    writing: asyncio.Task | None = None  # one batch is written while the next is parsed
+    reader = _reader(lines)
+    while True:
+        records, last = await _read(reader, summary, progress)
+        records.sort(key=itemgetter(0))  # stable: a number's rows stay in file order
+        await _apply(records, carrier, summary, statistics, progress, summary.rows if last else None)
+        if last:
+            break
+    await statistics.refresh(summary.applied, final=True)
+    if progress:
+        progress(summary.rows, summary.rows)
+    return summary
+
+
+async def _apply(records: list[Record], carrier: dict, summary: ImportSummary, statistics: _Statistics,
+                 progress: Progress | None, total: int | None) -> None:
+    """Apply sorted records, a batch being written while the next is parsed; ``total`` is the file's
+    rows once it has been read to its end."""
+    writing: asyncio.Task | None = None
     try:
         async with contextlib.aclosing(_parsed(records, carrier, summary)) as batches:
             async for batch in batches:
@@ -79,23 +96,18 @@ async def import_disconnections(carrier: dict, lines: Iterable[str], progress: P
                     await writing  # batches apply one at a time, in the order of their numbers
                 writing = asyncio.create_task(_flush(carrier, batch, summary, statistics))
                 if progress:
-                    progress(summary.applied + summary.duplicates + summary.rejected_count, summary.rows)
+                    progress(summary.applied + summary.duplicates + summary.rejected_count, total)
         if writing is not None:
             await writing
-        await statistics.refresh(summary.applied, final=True)
     except BaseException:
         if writing is not None and not writing.done():  # it commits whole or rolls back: never half-applied
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
         raise
-    if progress:
-        progress(summary.rows, summary.rows)
-    return summary
 
 
-async def _read(lines: Iterable[str], summary: ImportSummary, progress: Progress | None) -> list[Record]:
-    """The file's records after its header, blank lines left out; records that are not CSV or have the
-    wrong number of fields are rejected here and not kept."""
+def _reader(lines: Iterable[str]):
+    """A CSV reader past the header, which must be HEADER."""
     reader = csv.reader(lines)
     try:
         header = next(reader)
@@ -105,13 +117,19 @@ async def _read(lines: Iterable[str], summary: ImportSummary, progress: Progress
         raise InvalidRequest(f"line 1 is not CSV: {exc}") from None
     if [h.strip().lstrip("\ufeff").lower() for h in header] != HEADER:
         raise InvalidRequest("the first line must be the header " + ",".join(HEADER))
+    return reader
+
+
+async def _read(reader, summary: ImportSummary, progress: Progress | None) -> tuple[list[Record], bool]:
+    """The next RUN records (blank lines left out), and whether the file ended; records that are not
+    CSV or have the wrong number of fields are rejected here and not kept."""
     records: list[Record] = []
     shared: dict[str, str] = {}  # a file repeats its times, reasons and classes: one string each
-    while True:
+    while len(records) < RUN:
         try:
             values = next(reader)
         except StopIteration:
-            break
+            return records, True
         except csv.Error as exc:
             summary.rows += 1
             summary.reject(reader.line_num, f"not CSV: {exc}")
@@ -129,7 +147,7 @@ async def _read(lines: Iterable[str], summary: ImportSummary, progress: Progress
             await asyncio.sleep(0)
             if progress:
                 progress(summary.rows, None)
-    return records
+    return records, False
 
 
 PARSER_FROM = 50_000  # records; a larger file is parsed by a second process while this one writes

@@ -223,3 +223,24 @@ async def test_a_large_file_parsed_by_a_second_process_comes_out_the_same(db, mo
     assert await PhoneNumber.count() == 8 and await NumberEvent.count() == 8
     again = await import_rows(carrier, rows)
     assert (again.applied, again.duplicates, again.rejected_count) == (0, 8, 3)
+
+
+async def test_a_long_file_is_taken_a_run_at_a_time(db, monkeypatch):
+    """Memory stays bounded: RUN records are read, sorted and applied before the next are read; runs
+    apply in file order, and the progress knows the file's length once its last run is read."""
+    monkeypatch.setattr(imports, "RUN", 3)
+    monkeypatch.setattr(imports, "BATCH", 2)
+    carrier = await make_carrier()
+    numbers = [f"+86137{n:08d}" for n in (9, 1, 7, 3, 5, 2, 8)]
+    rows = [f"{e164},{WHEN},voluntary,,residential" for e164 in numbers]
+    rows.append(f"+8613700000009,{WHEN},fraud,,residential")  # line 9, in the last run: after line 2's
+    reported = []
+    text = "phone_number,disconnected_at,reason,aging_ends_at,line_class\n" + "\n".join(rows) + "\n"
+    summary = await imports.import_disconnections(await carriers.get(carrier.id), io.StringIO(text, newline=""),
+                                                  lambda done, total: reported.append((done, total)))
+    assert (summary.rows, summary.applied, summary.rejected_count) == (8, 7, 1)
+    assert [line for line, _ in summary.rejected] == [9]
+    written = [r["e164"] for r in await PhoneNumber.select(PhoneNumber.e164).order_by(PhoneNumber.id)]
+    assert written == sorted(numbers[:3]) + sorted(numbers[3:6]) + numbers[6:]
+    assert reported[-1] == (8, 8) and {total for _, total in reported[:-1]} <= {None, 8}
+    assert any(total is None for _, total in reported) and any(total == 8 for _, total in reported[:-1])
