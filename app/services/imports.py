@@ -20,7 +20,6 @@ import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import AsyncIterator, Callable, Iterable
 
 from app.domain.release import NumberEvent
@@ -36,7 +35,7 @@ RUN = 1_000_000  # records read, sorted and applied together (about 260 MiB); a 
 YIELD_EVERY = 1000  # rows read or parsed between chances for the event loop (the upload API shares it)
 
 Progress = Callable[[int, "int | None"], None]  # (rows done, rows in the file; None while it is read)
-Record = tuple[str, int, tuple[str, ...]]  # (number as written, line, the row's stripped fields)
+Record = tuple[int, tuple[str, ...]]  # (line, the row's stripped fields, the number as written first)
 
 
 @dataclass
@@ -74,7 +73,7 @@ async def import_disconnections(carrier: dict, lines: Iterable[str], progress: P
     reader = _reader(lines)
     while True:
         records, last = await _read(reader, summary, progress)
-        records.sort(key=itemgetter(0))  # stable: a number's rows stay in file order
+        records.sort(key=_number)  # stable: a number's rows stay in file order
         await _apply(records, carrier, summary, statistics, progress, summary.rows if last else None)
         if last:
             break
@@ -141,8 +140,7 @@ async def _read(reader, summary: ImportSummary, progress: Progress | None) -> tu
         if len(values) != len(HEADER):
             summary.reject(reader.line_num, f"expected {len(HEADER)} fields, found {len(values)}")
             continue
-        records.append((stripped[0], reader.line_num,
-                        (stripped[0], *(shared.setdefault(v, v) for v in stripped[1:]))))
+        records.append((reader.line_num, (stripped[0], *(shared.setdefault(v, v) for v in stripped[1:]))))
         if summary.rows % YIELD_EVERY == 0:
             await asyncio.sleep(0)
             if progress:
@@ -160,8 +158,7 @@ async def _parsed(records: list[Record], carrier: dict, summary: ImportSummary) 
     ahead of the one being written: parsing and checking a row costs about as much as building and
     writing it, and the two then share both cores."""
     region, jurisdiction = get_settings().default_region, carrier["jurisdiction"]
-    chunks = ([(line, fields) for _, line, fields in records[start:start + BATCH]]
-              for start in range(0, len(records), BATCH))
+    chunks = (records[start:start + BATCH] for start in range(0, len(records), BATCH))
     if len(records) < PARSER_FROM:
         for chunk in chunks:
             events: list[tuple[int, lifecycle.EventInput]] = []
@@ -186,6 +183,10 @@ async def _parsed(records: list[Record], carrier: dict, summary: ImportSummary) 
         parser.shutdown(wait=False, cancel_futures=True)  # an import that failed leaves no parsing behind
 
 
+def _number(record: Record) -> str:
+    return record[1][0]
+
+
 def _take(events: list, rejected: list[tuple[int, str]], summary: ImportSummary) -> list:
     for line, detail in rejected:
         summary.reject(line, detail)
@@ -204,7 +205,7 @@ def _parse_one(line: int, fields: tuple[str, ...], region: str, jurisdiction: st
     events.append((line, event))
 
 
-def _parse_chunk(chunk: list[tuple[int, tuple[str, ...]]], region: str,
+def _parse_chunk(chunk: list[Record], region: str,
                  jurisdiction: str) -> tuple[list[tuple[int, lifecycle.EventInput]], list[tuple[int, str]]]:
     """In the parser process: the chunk's events and its rejections, as (line, event) and (line, why)."""
     events: list[tuple[int, lifecycle.EventInput]] = []
