@@ -56,10 +56,9 @@ def migrate() -> None:
 
 
 def _serve(host: str, port: int, workers: int) -> None:
-    import uvicorn
+    from app.web import serving
 
-    uvicorn.run("app.asgi:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level=_settings().log_level.lower())
+    serving.serve(host, port, workers, _settings().log_level.lower())
 
 
 @main.command()

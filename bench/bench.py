@@ -124,6 +124,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def workers_cpu(pid: int) -> list[float]:
+    """CPU seconds used so far by each worker process of a server."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [cpu_seconds(int(child)) for child in children]
+
+
+def split(before: list[float], after: list[float]) -> str:
+    """How a run's server CPU fell on its workers, e.g. ``CPU by worker 52/48 %`` (the uneven share of
+    connections a shared listening socket gives is a cause of lost throughput)."""
+    used = sorted((a - b for a, b in zip(after, before)), reverse=True)
+    used = [u for u in used if u > 0.05] or used
+    total = sum(used) or 1.0
+    return "CPU by worker " + "/".join(f"{100 * u / total:.0f}" for u in used) + " %"
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process and its children (uvicorn workers)."""
     total = 0
@@ -415,7 +430,9 @@ def bench_ingest(engine: str, events: int, concurrency: int) -> None:
                            "webhook-timestamp": str(now), "webhook-signature": sign(creds["webhook_secret"], msg_id,
                                                                                     now, body)}
                 requests.append(("POST", f"{base}/hooks/carriers/{creds['id']}/v1", headers, body))
+            before = workers_cpu(process.pid)
             result = drive(requests, concurrency, capture="case_id")
+            spread = split(before, workers_cpu(process.pid))
         raw = Raw(env)
         stored = raw.fetch("SELECT count(*) FROM number_event")[0][0]
         cases = {row[0] for row in raw.fetch("SELECT CAST(id AS TEXT) FROM release_case")}
@@ -430,7 +447,7 @@ def bench_ingest(engine: str, events: int, concurrency: int) -> None:
     report("hook events/s", accepted / result["elapsed"], raw_rate, "events/s",
            f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; answers {result['statuses']}; "
            f"stored: {stored} events, {len(acknowledged) - len(lost)} of {len(acknowledged)} acknowledged cases; "
-           f"load from {result['generator']}")
+           f"load from {result['generator']}; {spread}")
     if lost or len(acknowledged) < accepted:
         print(f"  !! {len(lost)} acknowledged events missing from the database, "
               f"{accepted - len(acknowledged)} acknowledged without a case", flush=True)
@@ -589,17 +606,20 @@ def bench_clearance(engine: str, sizes: list[int], requests: int, concurrency: i
             with server(env) as (base, process):
                 single = [("GET", f"{base}/v1/numbers/{n.replace('+', '%2B')}/clearance", auth, None) for n in asked]
                 ceiling = drive([("GET", f"{base}/healthz", {}, None)], concurrency)
+                before = workers_cpu(process.pid)
                 result = drive(single, concurrency)
+                spread = split(before, middle := workers_cpu(process.pid))
                 batches = [("POST", f"{base}/v1/numbers/clearance:query", {**auth, "content-type": "application/json"},
                             json.dumps({"phone_numbers": asked[i:i + 1000]}).encode())
                            for i in range(0, min(len(asked), 50_000), 1000)]
                 batch = drive(batches, 4)
+                batch_spread = split(middle, workers_cpu(process.pid))
                 memory = rss_mib(process.pid)
         report("single lookups/s", result["per_second"], raw_rate, "req/s",
                f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}; load from "
-               f"{result['generator']}, which drew {ceiling['per_second']:,.0f} req/s from GET /healthz")
+               f"{result['generator']}, which drew {ceiling['per_second']:,.0f} req/s from GET /healthz; {spread}")
         report("batch numbers/s", batch["per_second"] * 1000, raw_rate, "numbers/s",
-               f"p50 {batch['p50_ms']:.0f} ms per 1,000; server RSS {memory:.0f} MiB")
+               f"p50 {batch['p50_ms']:.0f} ms per 1,000 (4 connections); server RSS {memory:.0f} MiB; {batch_spread}")
 
 
 CLEARANCE_SQL = ("SELECT p.id, c.id, c.status, c.earliest_clear_at, t2.status FROM phone_number p"

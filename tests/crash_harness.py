@@ -9,7 +9,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support import event_body, signed_headers
+from tests.support import event_body, free_port, signed_headers
 
 
 @dataclass
@@ -26,12 +25,6 @@ class CrashReport:
     sent: int = 0
     acknowledged: set[str] = field(default_factory=set)
     refused: int = 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 from app.storage.tables import OutboxMessage
 
@@ -53,6 +54,13 @@ async def make_carrier(name: str = "China Mobile Test", jurisdiction: str = "CN"
     from app.services import carriers
 
     return await carriers.add(name, jurisdiction, data_since or dt.date(2020, 1, 1))
+
+
+def free_port() -> int:
+    """A port free at this moment on 127.0.0.1 (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def bearer(carrier) -> dict[str, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
+
+from tests.support import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -33,12 +34,6 @@ def pytest_collection_modifyitems(items):
         for item in items:
             if "browser" in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=MISSING))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -17,12 +16,7 @@ from app.notify.outbox import OutboxNotifier
 from app.notify.router import ChannelRouter
 from app.notify.smtp import SmtpNotifier
 from app.notify.sms import SmsGatewayNotifier
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import free_port
 
 
 class Inbox:

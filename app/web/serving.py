@@ -1,0 +1,131 @@
+"""`heirline serve`: uvicorn, and with several workers a listening socket of each worker's own.
+
+uvicorn's workers share one listening socket, and whichever wakes first accepts every connection
+waiting: a client that opens a few keep-alive connections at once (a carrier's batch client, a proxy's
+pool, a load generator) often has them all on one worker while the other idles. Measured: four and
+sixteen connections of clearance batches, all on one of two workers, half the machine unused. On Linux
+each worker here binds its own socket to the port with ``SO_REUSEPORT``, and the kernel spreads new
+connections across the workers by their addresses. The parent starts the workers, starts another when
+one dies, and on SIGTERM or SIGINT stops them all (each finishes the requests it has).
+
+One consequence of ``SO_REUSEPORT``: a second Heirline started by the same user on the same port shares
+it rather than failing to start; a port taken by any other program still fails at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+import uvicorn
+
+log = logging.getLogger("uvicorn.error")
+APP = "app.asgi:create_app"
+STARTUP_FAILURE = 3  # uvicorn's exit status when a server could not start
+
+
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    options = dict(factory=True, host=host, port=port, workers=workers, proxy_headers=True, log_level=log_level)
+    if workers == 1 or not reuse_port_spreads():
+        uvicorn.run(APP, **options)
+        return
+    sys.exit(Workers(uvicorn.Config(APP, **options), workers).run())
+
+
+def reuse_port_spreads() -> bool:
+    """Whether the kernel spreads connections across sockets sharing a port (Linux; other systems
+    accept the option but hand every connection to one socket)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def listener(host: str, port: int) -> socket.socket:
+    """A socket bound to the port in its ``SO_REUSEPORT`` group (uvicorn makes it listen)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the parent once it listens."""
+
+    def __init__(self, config: uvicorn.Config, ready) -> None:
+        super().__init__(config)
+        self.ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.ready.set()
+
+
+def _worker(config: uvicorn.Config, ready) -> None:
+    """A worker process: its own socket, then uvicorn's server on it."""
+    config.configure_logging()
+    _Server(config, ready).run(sockets=[listener(config.host, config.port)])
+
+
+class Workers:
+    """The parent: starts ``count`` workers, replaces one that dies, stops them all when told to."""
+
+    def __init__(self, config: uvicorn.Config, count: int):
+        self.config, self.count = config, count
+        self.context = multiprocessing.get_context("spawn")  # a fresh interpreter, as uvicorn's workers
+        self.stopping = threading.Event()
+
+    def run(self) -> int:
+        self.config.configure_logging()
+        try:
+            listener(self.config.host, self.config.port).close()  # a port another program holds fails here
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, exc)
+            return STARTUP_FAILURE
+        for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+            signal.signal(getattr(signal, name), lambda *_: self.stopping.set())
+        workers = [self._start() for _ in range(self.count)]
+        log.info("Heirline running on http://%s:%d with %d workers, each on its own socket (Press CTRL+C to quit)",
+                 self.config.host, self.config.port, self.count)
+        status = 0
+        while not self.stopping.wait(0.5):
+            for index, (process, ready) in enumerate(workers):
+                if process.is_alive():
+                    continue
+                if not ready.is_set():  # the application could not start: another worker would not either
+                    log.error("worker %s exited with status %s before it served; stopping", process.pid,
+                              process.exitcode)
+                    self.stopping.set()
+                    status = STARTUP_FAILURE
+                    break
+                log.warning("worker %s exited with status %s; starting another", process.pid, process.exitcode)
+                workers[index] = self._start()
+        self._stop([process for process, _ in workers])
+        return status
+
+    def _start(self) -> tuple[multiprocessing.process.BaseProcess, object]:
+        ready = self.context.Event()
+        process = self.context.Process(target=_worker, args=(self.config, ready), name="heirline-worker")
+        process.start()
+        return process, ready
+
+    def _stop(self, processes: list[multiprocessing.process.BaseProcess]) -> None:
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)  # uvicorn finishes the requests in flight
+        deadline = time.monotonic() + (self.config.timeout_graceful_shutdown or 30) + 5
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("worker %s did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join()
