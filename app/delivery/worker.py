@@ -9,6 +9,7 @@ and the notice is claimed again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -25,6 +26,7 @@ from app.clock import now
 from app.delivery.guard import AddressRefused, GuardedResolver, refuse_literal
 from app.domain import notices as rules
 from app.crypto import sets
+from app.notify import notifier
 from app.services import legacy, notices, retention, streams
 from app.settings import get_settings
 from app.storage.engine import is_sqlite, refresh_statistics_if_stale, write_transaction
@@ -258,8 +260,33 @@ async def record_results(results: list[Result]) -> None:
                         Notice.id == notice["id"])
 
 
+async def send_messages(stop: asyncio.Event, every: float = 1.0) -> None:
+    """Until ``stop`` is set: the outbox's messages for the configured transports (SMTP, the SMS gateway),
+    as they fall due, beside the deliveries (a slow mail server holds up no notice)."""
+    router = notifier()
+    while router.by_channel and not stop.is_set():
+        try:
+            attempted = await router.deliver_due()
+        except Exception:  # the next round retries; the messages stay in the outbox
+            log.exception("sending messages failed")
+            attempted = 0
+        if not attempted:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+
+
 async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> None:
-    """Deliver until ``stop`` is set; also runs the timers that write notices when they fall due."""
+    """Deliver until ``stop`` is set; also runs the timers that write notices when they fall due, and
+    sends the outbox's messages."""
+    sender = asyncio.create_task(send_messages(stop))
+    try:
+        await _deliver(stop, capacity, idle)
+    finally:
+        stop.set()
+        await sender
+
+
+async def _deliver(stop: asyncio.Event, capacity: int, idle: float) -> None:
     inflight: set[asyncio.Task] = set()
     busy: dict = {}  # deliveries in flight per stream
     streams_of: dict[asyncio.Task, object] = {}
@@ -323,6 +350,7 @@ async def run_until_idle(max_rounds: int = 200) -> None:
         await notices.write_due()
         await legacy.run_timers()
         await retention.purge()
+        await notifier().deliver_due()
         for _ in range(max_rounds):
             batch = await claim(64)
             if not batch:

@@ -1,8 +1,11 @@
 """Notifications behind one interface: ``await notifier().send(Message(...))``.
 
 Channels: ``email`` goes by SMTP when HEIRLINE_SMTP_URL is set, ``sms`` through the HTTP SMS
-gateway when HEIRLINE_SMS_GATEWAY_URL is set; anything without a configured transport lands in
-the built-in outbox (demo, tests, and `heirline outbox`).
+gateway when HEIRLINE_SMS_GATEWAY_URL is set; anything without a configured transport is kept in
+the built-in outbox (demo, tests, and `heirline outbox`). Only one-time codes are sent at once
+(``send``); every other message is written to the outbox with the change it tells of (``keep``,
+``send_all``) and sent from there by the worker (`heirline worker`, or inside `heirline serve` on
+the embedded SQLite), retried until it goes out.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ Only the SHA-256 of an invitation token is stored; a used or renewed link stops 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 
 from app import audit
@@ -24,13 +23,7 @@ from app.services import accounts, ratelimit
 from app.storage.engine import write_transaction
 from app.storage.tables import Account, Heir, LegacyCase, Owner
 
-log = logging.getLogger("heirline.heirs")
 INVALID_LINK = "this invitation link is not valid any more: ask the person who invited you for a new one"
-
-
-async def _send(messages: list) -> None:
-    for message, exc in await notifier().send_all(messages):
-        log.error("message by %s failed: %s", message.channel, exc)
 
 
 async def _owner_view(owner_id: uuid.UUID) -> dict:
@@ -59,7 +52,7 @@ async def send_invitation(owner_id: uuid.UUID, heir_id: uuid.UUID) -> str:
     messages = [compose("heir_invitation", locale, heir["email"], **values)]
     if heir["phone_e164"]:
         messages.append(compose("heir_invitation", locale, heir["phone_e164"], channel="sms", **values))
-    await _send(messages)
+    await notifier().send_all(messages)
     return token
 
 
@@ -109,8 +102,8 @@ async def accept(token: str, password: str, *, client: str, locale: str = "zh", 
                            owner_id=heir["owner"])
         session = await accounts.open_account_session(account_id, client=client, user_agent=user_agent)
     owner_contacts = await accounts.contacts_of(heir["owner"])
-    await _send([compose("heir_accepted", heir["owner_locale"], c["address"], name=heir["name"],
-                         link=link("/inventory#heirs")) for c in owner_contacts if c["kind"] == "email"])
+    await notifier().send_all([compose("heir_accepted", heir["owner_locale"], c["address"], name=heir["name"],
+                                       link=link("/inventory#heirs")) for c in owner_contacts if c["kind"] == "email"])
     return session
 
 
@@ -169,7 +162,7 @@ async def expire_invitations(moment: dt.datetime) -> int:
             if contact["kind"] == "email":
                 messages.append(compose("heir_lapsed", owner["locale"], contact["address"], name=row["name"],
                                         link=link("/inventory#heirs")))
-    await _send(messages)
+    await notifier().send_all(messages)
     return len(lapsed)
 
 

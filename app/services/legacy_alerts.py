@@ -9,7 +9,6 @@ workers never send the same alert twice.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 
 from app import audit
@@ -24,8 +23,6 @@ from app.services import accounts
 from app.services.legacy import veto_link_secret
 from app.storage.engine import write_transaction
 from app.storage.tables import Heir, LegacyCase, Owner, VetoLink
-
-log = logging.getLogger("heirline.legacy")
 
 
 async def send_due(case_id: uuid.UUID, moment: dt.datetime | None = None) -> int:
@@ -63,6 +60,5 @@ async def send_due(case_id: uuid.UUID, moment: dt.datetime | None = None) -> int
                   ends=case["veto_ends_at"].strftime("%Y-%m-%d %H:%M"))
     messages = [compose("claim_alert", locale, c["address"], channel="email" if c["kind"] == "email" else "sms",
                         **values) for c in await accounts.contacts_of(case["owner"])]
-    for message, exc in await notifier().send_all(messages):
-        log.error("veto-window alert by %s failed: %s", message.channel, exc)
+    await notifier().send_all(messages)
     return 1

@@ -147,16 +147,14 @@ async def apply(carrier: dict, events: list[EventInput]) -> list[Outcome]:
         try:
             async with write_transaction():
                 outcomes = await batch.run(events)
-                # the owners' alerts commit with their events: no 202 for an event whose alerts could be lost
-                to_deliver = await notifier().keep(await _owner_alerts(batch.alerts))
+                # the owners' alerts commit with their events (and go out from the outbox): no 202 for an
+                # event whose alerts could be lost, and no carrier waiting on an SMTP server
+                await notifier().keep(await _owner_alerts(batch.alerts))
             break
         except (Conflict, Contention):
             if attempt == RETRIES - 1:
                 raise
             log.info("batch of %d events met a concurrent writer; retrying", len(events))
-    # an alert that cannot go out must not undo the carrier's event: it is logged for the operator
-    for message, exc in await notifier().deliver(to_deliver):
-        log.error("alert by %s failed: %s", message.channel, exc)
     for _, legacy_id in getattr(batch, "legacy_opened", []):
         await legacy_alerts.send_due(legacy_id)
     return outcomes

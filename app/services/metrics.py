@@ -18,12 +18,15 @@ STATE_QUERIES = {
     "heirline_release_cases": "SELECT status, count(*) AS n FROM release_case GROUP BY status",
     "heirline_release_tasks": "SELECT status, count(*) AS n FROM release_task GROUP BY status",
     "heirline_legacy_cases": "SELECT status, count(*) AS n FROM legacy_case GROUP BY status",
+    "heirline_outbox_messages": "SELECT status, count(*) AS n FROM outbox_message GROUP BY status",
 }
 HELP = {
     "heirline_notices": "Platform notices by delivery status",
     "heirline_release_cases": "Release cases by status",
     "heirline_release_tasks": "Release tasks by status",
     "heirline_legacy_cases": "Legacy cases by status",
+    "heirline_outbox_messages": "Messages to people by status (kept: no transport configured; pending and"
+                                " sending: on their way; failed: given up after their last attempt)",
 }
 
 

@@ -398,7 +398,10 @@ class AuditEvent(Table, db=DB, tablename="audit_event"):
 
 
 class OutboxMessage(Table, db=DB, tablename="outbox_message"):
-    """What the built-in notifier sent (demo and tests; `heirline outbox`)."""
+    """A message to a person, written with the change it tells of. With no transport configured for its
+    channel it is ``kept`` here (demo and tests; `heirline outbox`); otherwise it is ``pending`` until the
+    worker's sender has it out (``sending`` under a lease, then ``sent`` with its body blanked, or
+    ``failed`` after its last attempt). Index ``outbox_message_due`` (status, next_attempt_at)."""
 
     id = UUID(primary_key=True)
     recipient = Varchar(length=254, index=True)
@@ -406,6 +409,10 @@ class OutboxMessage(Table, db=DB, tablename="outbox_message"):
     subject = Varchar(length=200)
     body = Text()
     created_at = Timestamptz(default=TimestamptzNow())
+    status = Varchar(length=8, default="kept")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(null=True, default=None)  # when pending: the next attempt; sending: the lease's end
+    last_error = Varchar(length=200, default="")
 
 
 class RateEvent(Table, db=DB, tablename="rate_event"):

@@ -129,3 +129,96 @@ async def test_gateway_down_during_a_code_request_is_a_503(client, sms_gateway, 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "60"
     assert response.json()["err"] == "temporarily_unavailable"
+
+
+async def _outbox() -> dict[str, dict]:
+    from app.storage.tables import OutboxMessage
+
+    return {m["channel"]: m for m in await OutboxMessage.select()}
+
+
+async def _due_now(channel: str) -> None:
+    """As if the message's next attempt (or its sender's lease) had come."""
+    import datetime as dt
+
+    from app.storage.tables import OutboxMessage
+
+    await OutboxMessage.update({OutboxMessage.next_attempt_at: dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)}
+                               ).where(OutboxMessage.channel == channel)
+
+
+async def test_messages_go_out_from_the_outbox_and_a_refusal_is_retried_later(db, smtp_server, sms_gateway):
+    from app.notify import router as routing
+
+    controller, inbox = smtp_server
+    router = ChannelRouter({"email": SmtpNotifier(f"smtp://127.0.0.1:{controller.port}", "h@heirline.test"),
+                            "sms": SmsGatewayNotifier(sms_gateway)}, OutboxNotifier())
+    await router.send_all([Message("owner@example.com", "email", "alert", "您的号码已停机 link-secret"),
+                           Message("+8613800138000", "sms", "alert", "停机 link-secret")])
+    assert inbox.messages == [] and Gateway.received == []  # written, not yet sent
+    Gateway.status = 500
+    assert await router.deliver_due() == 2
+    assert [m.rcpt_tos for m in inbox.messages] == [["owner@example.com"]]
+    rows = await _outbox()
+    assert rows["email"]["status"] == "sent" and rows["email"]["body"] == ""  # no link secret left behind
+    sms = rows["sms"]
+    assert (sms["status"], sms["attempts"], sms["body"]) == ("pending", 1, "停机 link-secret")
+    assert "500" in sms["last_error"]
+    waited = (sms["next_attempt_at"] - sms["created_at"]).total_seconds()
+    assert routing.FIRST_RETRY.total_seconds() - 5 < waited < routing.FIRST_RETRY.total_seconds() + 30
+    assert await router.deliver_due() == 0  # not due before its time
+
+    Gateway.status = 202
+    await _due_now("sms")
+    assert await router.deliver_due() == 1
+    assert Gateway.received[-1][1] == {"to": "+8613800138000", "text": "停机 link-secret"}
+    assert (await _outbox())["sms"]["status"] == "sent"
+    assert await router.deliver_due() == 0  # sent once
+
+
+async def test_a_message_is_failed_after_its_last_attempt_and_a_stopped_senders_claim_frees_up(db, sms_gateway):
+    from app.notify import router as routing
+    from app.storage.tables import OutboxMessage
+
+    router = ChannelRouter({"sms": SmsGatewayNotifier(sms_gateway)}, OutboxNotifier())
+    await router.send_all([Message("+8613800138000", "sms", "alert", "停机")])
+    await OutboxMessage.update({OutboxMessage.attempts: routing.ATTEMPTS - 1}).where(OutboxMessage.channel == "sms")
+    Gateway.status = 500
+    assert await router.deliver_due() == 1
+    assert ((await _outbox())["sms"]["status"], (await _outbox())["sms"]["attempts"]) == ("failed", routing.ATTEMPTS)
+    assert await router.deliver_due() == 0
+
+    # a sender that stopped after claiming: the message stays "sending" until its lease runs out
+    await OutboxMessage.update({OutboxMessage.status: "pending", OutboxMessage.attempts: 0}).where(
+        OutboxMessage.channel == "sms")
+    await _due_now("sms")
+    from app.notify import outbox
+
+    assert len(await outbox.claim(10, routing.LEASE)) == 1  # claimed, never sent
+    assert await router.deliver_due() == 0  # under its lease
+    Gateway.status = 202
+    await _due_now("sms")
+    assert await router.deliver_due() == 1
+    assert (await _outbox())["sms"]["status"] == "sent" and len(Gateway.received) == 2  # refused once, then sent
+
+
+async def test_the_worker_sends_the_outbox(db, smtp_server, monkeypatch):
+    import asyncio
+
+    from app.delivery import worker
+
+    controller, inbox = smtp_server
+    router = ChannelRouter({"email": SmtpNotifier(f"smtp://127.0.0.1:{controller.port}", "h@heirline.test")},
+                           OutboxNotifier())
+    monkeypatch.setattr(worker, "notifier", lambda: router)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.send_messages(stop, every=0.05))
+    await router.send_all([Message("owner@example.com", "email", "alert", "body")])
+    for _ in range(200):
+        if inbox.messages:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(running, 10)
+    assert [m.rcpt_tos for m in inbox.messages] == [["owner@example.com"]]
+    assert (await _outbox())["email"]["status"] == "sent"

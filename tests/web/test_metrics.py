@@ -20,3 +20,4 @@ async def test_metrics_count_requests_and_report_state(client, owner):
     assert "00000000-0000" not in text
     assert re.search(r'heirline_release_cases\{status="open"\} 1', text)
     assert "# TYPE heirline_notices gauge" in text and "heirline_oldest_pending_notice_seconds" in text
+    assert re.search(r'heirline_outbox_messages\{status="kept"\} [1-9]', text)  # the owner's sign-up code, alerts
