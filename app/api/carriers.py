@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Annotated
 
@@ -128,12 +127,8 @@ class CarrierApi(Controller):
     async def batch(self, request: Request, carrier_id: FromPath[str], carrier: NamedDependency[dict]) -> ImportResult:
         if str(carrier["id"]) != carrier_id:
             raise AccessDenied("a carrier may only import its own disconnections")
-        body = await request.body()
-        try:
-            text = body.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InvalidRequest("the file must be UTF-8 CSV") from None
-        summary = await imports.import_disconnections(carrier, io.StringIO(text, newline=""))
+        with await imports.spooled(request.stream()) as text:
+            summary = await imports.import_disconnections(carrier, text)
         return ImportResult(**summary.as_dict())
 
     @get("/numbers/{e164:str}/clearance", summary="Is this number clear to reassign?")

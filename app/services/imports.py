@@ -12,15 +12,18 @@ file's by a second process) and applied 10,000 at a time by
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import contextlib
 import csv
 import heapq
+import io
 import itertools
 import multiprocessing
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Iterable
+from typing import AsyncIterable, AsyncIterator, Callable, Iterable
 
 from app.domain.release import NumberEvent
 from app.errors import HeirlineError, InvalidRequest
@@ -33,6 +36,7 @@ BATCH = 10_000  # rows per bulk transaction (the rows are built before it opens:
 MAX_REPORTED = 1000  # rejected rows reported in detail: those of the lowest line numbers
 RUN = 1_000_000  # records read, sorted and applied together (about 260 MiB); a longer file goes a run at a time
 YIELD_EVERY = 1000  # rows read or parsed between chances for the event loop (the upload API shares it)
+SPOOL_IN_MEMORY = 8 * 1024 * 1024  # bytes of an uploaded file held in memory; past that it goes to a temporary file
 
 Progress = Callable[[int, "int | None"], None]  # (rows done, rows in the file; None while it is read)
 Record = tuple[int, tuple[str, ...]]  # (line, the row's stripped fields, the number as written first)
@@ -103,6 +107,27 @@ async def _apply(records: list[Record], carrier: dict, summary: ImportSummary, s
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
         raise
+
+
+async def spooled(chunks: AsyncIterable[bytes]) -> io.TextIOWrapper:
+    """An uploaded file, as text to import: written to a temporary file as it arrives (a monthly file of
+    up to 200 MB is not held in a web worker's memory), and checked to be UTF-8 on the way, so that a bad
+    byte near its end refuses the whole file before any row is applied."""
+    spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        async for chunk in chunks:
+            decoder.decode(chunk)
+            spool.write(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        spool.close()
+        raise InvalidRequest("the file must be UTF-8 CSV") from None
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
 
 
 def _reader(lines: Iterable[str]):

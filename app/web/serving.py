@@ -8,8 +8,8 @@ each worker here binds its own socket to the port with ``SO_REUSEPORT``, and the
 connections across the workers by their addresses. The parent starts the workers, starts another when
 one dies, and on SIGTERM or SIGINT stops them all (each finishes the requests it has).
 
-One consequence of ``SO_REUSEPORT``: a second Heirline started by the same user on the same port shares
-it rather than failing to start; a port taken by any other program still fails at once.
+``SO_REUSEPORT`` would let a second Heirline started by the same user on the same port share it; the
+parent refuses to start when something already answers on the port.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ STARTUP_FAILURE = 3  # uvicorn's exit status when a server could not start
 
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     options = dict(factory=True, host=host, port=port, workers=workers, proxy_headers=True, log_level=log_level)
-    if workers == 1 or not reuse_port_spreads():
+    if workers == 1 or port == 0 or not reuse_port_spreads():  # port 0: each worker would pick a port of its own
         uvicorn.run(APP, **options)
         return
     sys.exit(Workers(uvicorn.Config(APP, **options), workers).run())
@@ -70,6 +70,16 @@ class _Server(uvicorn.Server):
             self.ready.set()
 
 
+def _answers(host: str, port: int) -> bool:
+    """Whether something accepts connections on the port (on every address: at the loopback one)."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _worker(config: uvicorn.Config, ready) -> None:
     """A worker process: its own socket, then uvicorn's server on it."""
     config.configure_logging()
@@ -86,10 +96,14 @@ class Workers:
 
     def run(self) -> int:
         self.config.configure_logging()
+        host, port = self.config.host, self.config.port
+        if _answers(host, port):  # another server (a Heirline too) already listens there: do not share it
+            log.error("cannot listen on %s:%d: a server is already listening there", host, port)
+            return STARTUP_FAILURE
         try:
-            listener(self.config.host, self.config.port).close()  # a port another program holds fails here
+            listener(host, port).close()  # a port another program holds without SO_REUSEPORT fails here
         except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, exc)
+            log.error("cannot listen on %s:%d: %s", host, port, exc)
             return STARTUP_FAILURE
         for name in ("SIGTERM", "SIGINT", "SIGHUP"):
             signal.signal(getattr(signal, name), lambda *_: self.stopping.set())

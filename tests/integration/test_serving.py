@@ -145,6 +145,15 @@ def test_a_port_another_program_holds_fails_at_once(cli_env, tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
 
 
+def test_a_second_server_on_the_same_port_does_not_start(served, cli_env):
+    served.wait_for(2)
+    done = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--port", str(served.port), "--workers", "2"],
+                          env=cli_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert "a server is already listening there" in done.stderr
+    assert len(served.listening()) == 2  # still only the first server's workers
+
+
 def test_an_application_that_cannot_start_stops_the_command(cli_env, tmp_path):
     env = {**cli_env, "HEIRLINE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere",
            "HEIRLINE_DB_POOL_SIZE": "2"}  # the pool is opened at start-up, and nothing listens there

@@ -204,6 +204,31 @@ async def test_http_batch_endpoint(client, carrier, tmp_path):
     assert response.status_code == 400
 
 
+async def test_an_upload_past_the_memory_spool_goes_to_disk_and_a_bad_byte_at_its_end_applies_nothing(
+        client, carrier, tmp_path, monkeypatch):
+    from app.services import imports
+
+    monkeypatch.setattr(imports, "SPOOL_IN_MEMORY", 64)  # the file rolls over to a temporary file at once
+    spools = []
+    spooled_file = imports.tempfile.SpooledTemporaryFile
+
+    def watched(*args, **kwargs):
+        spools.append(spooled_file(*args, **kwargs))
+        return spools[-1]
+
+    monkeypatch.setattr(imports.tempfile, "SpooledTemporaryFile", watched)
+    url = f"/v1/carriers/{carrier.id}/disconnects:batch"
+    headers = {**bearer(carrier), "content-type": "text/csv"}
+    body = write_file(tmp_path / "upload.csv", GOOD + BAD).read_bytes()
+    summary = (await client.post(url, content=body, headers=headers)).json()
+    assert (summary["rows"], summary["applied"], summary["rejected"]) == (7, 3, 4)
+    assert spools[0]._rolled and spools[0].closed  # read back from disk, then removed
+    bad_end = write_file(tmp_path / "bad.csv", [r.replace("138", "136") for r in GOOD]).read_bytes() + b"+86135\xff\n"
+    response = await client.post(url, content=bad_end, headers=headers)
+    assert response.status_code == 400 and "UTF-8" in response.json()["detail"]
+    assert await ReleaseCase.count() == 3  # none of the good rows before the bad byte
+
+
 async def test_hundred_thousand_rows_import_and_reimport(carrier, cli_env, tmp_path):
     path = tmp_path / "big.csv"
     when = days_ago(5)
