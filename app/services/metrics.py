@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
 
 from app.clock import now
+from app.domain.notices import POLL
 from app.storage.engine import run_sql
 
 # per process: (method, route, status) -> count, and (method, route) -> [seconds, count]
@@ -41,6 +43,35 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
+def _moment(value) -> dt.datetime:
+    """A timestamp read by raw SQL: asyncpg answers a datetime, SQLite the text Piccolo stored."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+async def _poll_streams() -> list[str]:
+    """For each enabled stream a platform polls: how long since it last polled (since the stream was made,
+    if never) and how many notices wait for it. A platform that stopped polling shows as a growing idle
+    time with notices waiting: alert on both."""
+    rows = await run_sql(
+        "SELECT p.slug AS platform, s.last_polled_at AS polled, s.created_at AS created,"
+        " (SELECT count(*) FROM notice n WHERE n.stream = s.id AND n.status = 'pending') AS waiting"
+        " FROM ssf_stream s JOIN platform p ON p.id = s.platform"
+        f" WHERE s.status = 'enabled' AND s.delivery_method = '{POLL}' ORDER BY p.slug")
+    moment = now()
+    idle = ["# HELP heirline_poll_stream_idle_seconds Since the platform last polled its stream (since the"
+            " stream was made, if never)", "# TYPE heirline_poll_stream_idle_seconds gauge"]
+    waiting = ["# HELP heirline_poll_stream_waiting_notices Notices waiting for the platform's poll",
+               "# TYPE heirline_poll_stream_waiting_notices gauge"]
+    for row in rows:
+        label = f'platform="{_label(row["platform"])}"'
+        since = _moment(row["polled"] or row["created"])
+        idle.append(f"heirline_poll_stream_idle_seconds{{{label}}} {max(0.0, (moment - since).total_seconds()):.0f}")
+        waiting.append(f"heirline_poll_stream_waiting_notices{{{label}}} {row['waiting']}")
+    return idle + waiting
+
+
 async def exposition() -> str:
     """The Prometheus text format (version 0.0.4)."""
     lines = ["# HELP heirline_http_requests_total Requests answered by this process",
@@ -61,17 +92,11 @@ async def exposition() -> str:
     oldest = await run_sql("SELECT min(next_attempt_at) AS at FROM notice WHERE status IN ('pending', 'sending')")
     age = 0.0
     if oldest and oldest[0]["at"] is not None:
-        at = oldest[0]["at"]
-        if isinstance(at, str):
-            import datetime as dt
-
-            at = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=dt.timezone.utc)
-        age = max(0.0, (now() - at).total_seconds())
+        age = max(0.0, (now() - _moment(oldest[0]["at"])).total_seconds())
     lines += ["# HELP heirline_oldest_pending_notice_seconds How long the oldest notice due for delivery by the"
               " worker has waited (notices waiting for a platform's poll are not counted)",
               "# TYPE heirline_oldest_pending_notice_seconds gauge", f"heirline_oldest_pending_notice_seconds {age:.0f}",
+              *await _poll_streams(),
               "# HELP heirline_process_start_time_seconds Start of this process",
               "# TYPE heirline_process_start_time_seconds gauge", f"heirline_process_start_time_seconds {STARTED:.0f}"]
     return "\n".join(lines) + "\n"

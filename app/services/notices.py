@@ -250,6 +250,7 @@ async def signed_tokens(rows: list[dict], alg: str) -> list[str]:
 
 POLL_WAIT_SECONDS = 10.0
 POLL_MAX_EVENTS = 1000  # SETs in one poll response, whatever maxEvents asks
+POLL_NOTED = dt.timedelta(minutes=1)  # a stream's last poll is written at most this often (/metrics reads it)
 
 
 async def poll(platform: dict, stream_id: str, body: dict) -> dict:
@@ -258,6 +259,9 @@ async def poll(platform: dict, stream_id: str, body: dict) -> dict:
         raise NotFound("no such stream")
     if stream["delivery_method"] != rules.POLL:
         raise InvalidRequest("this stream is delivered by push, not poll")
+    moment = now()
+    if stream["last_polled_at"] is None or moment - stream["last_polled_at"] >= POLL_NOTED:
+        await Stream.update({Stream.last_polled_at: moment}).where(Stream.id == stream["id"])
     max_events = body.get("maxEvents")
     if max_events is not None and (not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 0):
         raise InvalidRequest("maxEvents is a non-negative integer", field="maxEvents")

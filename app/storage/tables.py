@@ -311,6 +311,7 @@ class Stream(Table, db=DB, tablename="ssf_stream"):
     description = Varchar(length=200, default="")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    last_polled_at = Timestamptz(null=True, default=None)  # poll streams: noted at most once a POLL_NOTED
 
 
 class StreamSubject(Table, db=DB, tablename="ssf_subject"):
