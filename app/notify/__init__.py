@@ -3,8 +3,8 @@
 Channels: ``email`` goes by SMTP when HEIRLINE_SMTP_URL is set, ``sms`` through the HTTP SMS
 gateway when HEIRLINE_SMS_GATEWAY_URL is set; anything without a configured transport is kept in
 the built-in outbox (demo, tests, and `heirline outbox`). Only one-time codes are sent at once
-(``send``); every other message is written to the outbox with the change it tells of (``keep``,
-``send_all``) and sent from there by the worker (`heirline worker`, or inside `heirline serve` on
+(``send``); every other message is written to the outbox with the change it tells of (``keep``)
+and sent from there by the worker (`heirline worker`, or inside `heirline serve` on
 the embedded SQLite), retried until it goes out.
 """
 

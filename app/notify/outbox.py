@@ -25,9 +25,6 @@ class OutboxNotifier:
     async def send(self, message: Message) -> None:
         await store([message], routed=set())
 
-    async def send_many(self, messages: list[Message]) -> None:
-        await store(messages, routed=set())
-
 
 async def store(messages: list[Message], routed: set[str]) -> None:
     """Write the messages, in the caller's transaction if one is open: those whose channel is in

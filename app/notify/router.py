@@ -26,8 +26,8 @@ class ChannelRouter:
     """Each message by the transport configured for its channel, else kept in the outbox.
 
     :meth:`send` sends at once and raises :class:`DeliveryFailed` (a one-time code: the person waiting
-    asks again). Everything else is written to the outbox with the change it tells of (:meth:`keep`,
-    :meth:`send_all`) and sent from there by :meth:`deliver_due`, which the worker runs, with retries.
+    asks again). Everything else is written to the outbox with the change it tells of (:meth:`keep`)
+    and sent from there by :meth:`deliver_due`, which the worker runs, with retries.
     """
 
     def __init__(self, by_channel: dict[str, Notifier], fallback: Notifier):
@@ -38,13 +38,9 @@ class ChannelRouter:
         await self.by_channel.get(message.channel, self.fallback).send(message)
 
     async def keep(self, messages: list[Message]) -> None:
-        """Write the messages to the outbox in the caller's transaction (they commit with the change
-        they tell of); those with a transport go out from there."""
+        """Write the messages to the outbox, in the caller's transaction if one is open (they commit with
+        the change they tell of); those with a transport go out from there."""
         await outbox.store(messages, routed=set(self.by_channel))
-
-    async def send_all(self, messages: list[Message]) -> None:
-        """:meth:`keep` in a transaction of their own."""
-        await self.keep(messages)
 
     async def deliver_due(self, limit: int = 100) -> int:
         """Send what is due in the outbox; returns how many were attempted. A failed attempt is retried

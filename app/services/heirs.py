@@ -52,7 +52,7 @@ async def send_invitation(owner_id: uuid.UUID, heir_id: uuid.UUID) -> str:
     messages = [compose("heir_invitation", locale, heir["email"], **values)]
     if heir["phone_e164"]:
         messages.append(compose("heir_invitation", locale, heir["phone_e164"], channel="sms", **values))
-    await notifier().send_all(messages)
+    await notifier().keep(messages)
     return token
 
 
@@ -102,8 +102,8 @@ async def accept(token: str, password: str, *, client: str, locale: str = "zh", 
                            owner_id=heir["owner"])
         session = await accounts.open_account_session(account_id, client=client, user_agent=user_agent)
     owner_contacts = await accounts.contacts_of(heir["owner"])
-    await notifier().send_all([compose("heir_accepted", heir["owner_locale"], c["address"], name=heir["name"],
-                                       link=link("/inventory#heirs")) for c in owner_contacts if c["kind"] == "email"])
+    await notifier().keep([compose("heir_accepted", heir["owner_locale"], c["address"], name=heir["name"],
+                                   link=link("/inventory#heirs")) for c in owner_contacts if c["kind"] == "email"])
     return session
 
 
@@ -162,7 +162,7 @@ async def expire_invitations(moment: dt.datetime) -> int:
             if contact["kind"] == "email":
                 messages.append(compose("heir_lapsed", owner["locale"], contact["address"], name=row["name"],
                                         link=link("/inventory#heirs")))
-    await notifier().send_all(messages)
+    await notifier().keep(messages)
     return len(lapsed)
 
 

@@ -306,8 +306,8 @@ async def _tell_claimant(case: dict, letter: str, **values: object) -> None:
     if case["claimant"] is None:
         return
     account = await Account.select(Account.email, Account.locale).where(Account.id == case["claimant"]).first()
-    await notifier().send_all([compose(letter, account["locale"], account["email"], number=mask(case["e164"]),
-                                       **values)])
+    await notifier().keep([compose(letter, account["locale"], account["email"], number=mask(case["e164"]),
+                                   **values)])
 
 
 async def set_veto_days(owner_id: uuid.UUID, days: object) -> dict:
@@ -412,8 +412,8 @@ async def decide(reviewer: Principal, case_id: object, decision: str, reason: ob
         await _tell_claimant(case, "claim_rejected", reason=text)
     else:
         until_text = (moment + dt.timedelta(days=rules.ACCESS_DAYS)).strftime("%Y-%m-%d %H:%M")
-        await notifier().send_all([compose("handover_ready", h["locale"], h["email"], number=mask(case["e164"]),
-                                           until=until_text, link=link("/heir")) for h in heirs_to_tell])
+        await notifier().keep([compose("handover_ready", h["locale"], h["email"], number=mask(case["e164"]),
+                                       until=until_text, link=link("/heir")) for h in heirs_to_tell])
     return await review_case(reviewer, case["id"])
 
 
@@ -565,8 +565,8 @@ async def run_timers(moment: dt.datetime | None = None) -> dict[str, int]:
             counts["to_review"] += 1
             reviewers = await Account.select(Account.email, Account.locale).where(
                 Account.is_reviewer.eq(True) & (Account.status == "active"))
-            await notifier().send_all([compose("claim_review", r["locale"], r["email"], number=mask(case["e164"]),
-                                               link=link(f"/review/{case['id']}")) for r in reviewers])
+            await notifier().keep([compose("claim_review", r["locale"], r["email"], number=mask(case["e164"]),
+                                           link=link(f"/review/{case['id']}")) for r in reviewers])
     review_deadline = moment - dt.timedelta(days=rules.REVIEW_DAYS)
     for case in await LegacyCase.select(*_CASE_COLUMNS).where(
             (LegacyCase.status == CaseStatus.EVIDENCE_REVIEW.value) & (LegacyCase.veto_ends_at <= review_deadline)

@@ -60,5 +60,5 @@ async def send_due(case_id: uuid.UUID, moment: dt.datetime | None = None) -> int
                   ends=case["veto_ends_at"].strftime("%Y-%m-%d %H:%M"))
     messages = [compose("claim_alert", locale, c["address"], channel="email" if c["kind"] == "email" else "sms",
                         **values) for c in await accounts.contacts_of(case["owner"])]
-    await notifier().send_all(messages)
+    await notifier().keep(messages)
     return 1

@@ -153,7 +153,7 @@ async def test_messages_go_out_from_the_outbox_and_a_refusal_is_retried_later(db
     controller, inbox = smtp_server
     router = ChannelRouter({"email": SmtpNotifier(f"smtp://127.0.0.1:{controller.port}", "h@heirline.test"),
                             "sms": SmsGatewayNotifier(sms_gateway)}, OutboxNotifier())
-    await router.send_all([Message("owner@example.com", "email", "alert", "您的号码已停机 link-secret"),
+    await router.keep([Message("owner@example.com", "email", "alert", "您的号码已停机 link-secret"),
                            Message("+8613800138000", "sms", "alert", "停机 link-secret")])
     assert inbox.messages == [] and Gateway.received == []  # written, not yet sent
     Gateway.status = 500
@@ -181,7 +181,7 @@ async def test_a_message_is_failed_after_its_last_attempt_and_a_stopped_senders_
     from app.storage.tables import OutboxMessage
 
     router = ChannelRouter({"sms": SmsGatewayNotifier(sms_gateway)}, OutboxNotifier())
-    await router.send_all([Message("+8613800138000", "sms", "alert", "停机")])
+    await router.keep([Message("+8613800138000", "sms", "alert", "停机")])
     await OutboxMessage.update({OutboxMessage.attempts: routing.ATTEMPTS - 1}).where(OutboxMessage.channel == "sms")
     Gateway.status = 500
     assert await router.deliver_due() == 1
@@ -213,7 +213,7 @@ async def test_the_worker_sends_the_outbox(db, smtp_server, monkeypatch):
     monkeypatch.setattr(worker, "notifier", lambda: router)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.send_messages(stop, every=0.05))
-    await router.send_all([Message("owner@example.com", "email", "alert", "body")])
+    await router.keep([Message("owner@example.com", "email", "alert", "body")])
     for _ in range(200):
         if inbox.messages:
             break
