@@ -234,15 +234,22 @@ async def mark_delivered(which: Where) -> None:
 
 async def signed_tokens(rows: list[dict], alg: str) -> list[str]:
     """The notices' SETs, each signed once and kept, so every retry and poll carries the same bytes; those
-    not signed yet are signed together (one hop to the signing thread) and stored in one transaction."""
+    not signed yet are signed together (one hop to the signing thread) and stored in one transaction.
+    Two polls at once may both sign a notice: the first signature stored wins, and the other poll hands
+    out that one (an ES256 signature differs each time it is made)."""
     unsigned = [row for row in rows if not row["token"]]
     made = {}
     if unsigned:
         signed = await sets.sign_many([json.loads(row["claims"]) for row in unsigned], alg)
         async with write_transaction():
             for row, (token, kid) in zip(unsigned, signed):
-                await Notice.update({Notice.token: token, Notice.kid: kid}).where(Notice.id == row["id"])
-                made[row["id"]] = token
+                if await Notice.update({Notice.token: token, Notice.kid: kid}).where(
+                        (Notice.id == row["id"]) & Notice.token.is_null()).returning(Notice.id):
+                    made[row["id"]] = token
+            late = [row["id"] for row in unsigned if row["id"] not in made]
+            if late:
+                made.update({r["id"]: r["token"] for r in await Notice.select(Notice.id, Notice.token).where(
+                    Notice.id.is_in(late))})
     return [row["token"] or made[row["id"]] for row in rows]
 
 

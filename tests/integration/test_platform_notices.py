@@ -190,6 +190,21 @@ async def test_notices_waiting_for_a_poll_stay_out_of_the_claims_until_the_strea
     assert len(polled["sets"]) == 1
 
 
+async def test_two_polls_at_once_hand_out_the_same_bytes(client, carrier):
+    """Both polls read the notice unsigned and sign it; an ES256 signature differs each time it is made, so
+    the second poll hands out the first signature stored, never a second one for the same jti."""
+    from app.services import notices
+
+    creds = await streams.add_platform("Renewal App", poll=True, all_subjects=True)
+    await Stream.update({Stream.signing_alg: "ES256"}).where(Stream.stream_id == creds.stream_id)
+    await send_event(client, carrier, "number.disconnected", "+8613911112200")
+    rows = await Notice.select().where(Notice.status == "pending")
+    assert len(rows) == 1 and rows[0]["token"] is None
+    first = await notices.signed_tokens(rows, "ES256")
+    second = await notices.signed_tokens(rows, "ES256")  # the same unsigned rows, as a concurrent poll read them
+    assert second == first == [(await Notice.select(Notice.token).first())["token"]]
+
+
 async def test_retry_after_500_delivers_once(client, carrier, owner, monkeypatch):
     await bind(client, owner, "wechat")
     monkeypatch.setattr(worker.rules, "SCHEDULE", [0, 0, 0])
