@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+# importing the test helpers reads Heirline's settings, which make a var dir (keys): not in the checkout
+os.environ.setdefault("HEIRLINE_VAR_DIR", tempfile.mkdtemp(prefix="heirline-crash-"))
 
 from bench import cli, workspace  # noqa: E402  (bench/bench.py)
 from tests.crash_harness import Server, push_with_crashes, summary  # noqa: E402
