@@ -127,7 +127,7 @@ class CarrierApi(Controller):
     async def batch(self, request: Request, carrier_id: FromPath[str], carrier: NamedDependency[dict]) -> ImportResult:
         if str(carrier["id"]) != carrier_id:
             raise AccessDenied("a carrier may only import its own disconnections")
-        with await imports.spooled(request.stream()) as text:
+        with await imports.spooled(request.stream()) as text, imports.collecting_less():
             summary = await imports.import_disconnections(carrier, text)
         return ImportResult(**summary.as_dict())
 

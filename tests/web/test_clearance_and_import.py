@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import subprocess
 import sys
 
@@ -204,6 +205,17 @@ async def test_http_batch_endpoint(client, carrier, tmp_path):
     assert response.status_code == 400
 
 
+def test_the_collector_waits_while_imports_run_and_comes_back_after_the_last():
+    from app.services import imports
+
+    before = gc.get_threshold()
+    with imports.collecting_less():
+        with imports.collecting_less():  # two uploads at once in one worker
+            assert gc.get_threshold()[0] == 100_000
+        assert gc.get_threshold()[0] == 100_000  # the first still runs
+    assert gc.get_threshold() == before
+
+
 async def test_an_upload_past_the_memory_spool_goes_to_disk_and_a_bad_byte_at_its_end_applies_nothing(
         client, carrier, tmp_path, monkeypatch):
     from app.services import imports
@@ -217,12 +229,22 @@ async def test_an_upload_past_the_memory_spool_goes_to_disk_and_a_bad_byte_at_it
         return spools[-1]
 
     monkeypatch.setattr(imports.tempfile, "SpooledTemporaryFile", watched)
+    thresholds = []
+    import_disconnections = imports.import_disconnections
+
+    async def watching(*args, **kwargs):
+        thresholds.append(gc.get_threshold()[0])
+        return await import_disconnections(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "import_disconnections", watching)
+    before = gc.get_threshold()
     url = f"/v1/carriers/{carrier.id}/disconnects:batch"
     headers = {**bearer(carrier), "content-type": "text/csv"}
     body = write_file(tmp_path / "upload.csv", GOOD + BAD).read_bytes()
     summary = (await client.post(url, content=body, headers=headers)).json()
     assert (summary["rows"], summary["applied"], summary["rejected"]) == (7, 3, 4)
     assert spools[0]._rolled and spools[0].closed  # read back from disk, then removed
+    assert thresholds == [100_000] and gc.get_threshold() == before  # the collector waited, then came back
     bad_end = write_file(tmp_path / "bad.csv", [r.replace("138", "136") for r in GOOD]).read_bytes() + b"+86135\xff\n"
     response = await client.post(url, content=bad_end, headers=headers)
     assert response.status_code == 400 and "UTF-8" in response.json()["detail"]
