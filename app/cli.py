@@ -117,7 +117,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.option("--limit", default=50, show_default=True)
 def outbox(to: str | None, as_json: bool, limit: int) -> None:
-    """Messages the built-in notifier sent (one-time codes, alerts)."""
+    """Messages the built-in notifier kept (one-time codes, alerts), where no transport is configured."""
     from app.domain.numbers import normalize
     from app.errors import InvalidNumber
     from app.notify.outbox import sent
