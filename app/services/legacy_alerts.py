@@ -37,16 +37,6 @@ async def send_due(case_id: uuid.UUID, moment: dt.datetime | None = None) -> int
     if due <= case["alerts_sent"]:
         return 0
     link_id, secret = uuid.uuid4(), new_token()
-    async with write_transaction():
-        moved = await LegacyCase.update({LegacyCase.alerts_sent: due}).where(
-            (LegacyCase.id == case_id) & (LegacyCase.alerts_sent == case["alerts_sent"])
-            & (LegacyCase.status == CaseStatus.CHALLENGE.value)).returning(LegacyCase.id)
-        if not moved:
-            return 0
-        await VetoLink.insert(VetoLink(id=link_id, case=case_id, secret_hash=veto_link_secret(link_id, secret),
-                                       expires_at=case["veto_ends_at"]))
-        await audit.record("legacy:alert", actor="system", subject=f"legacy:{case_id}", owner_id=case["owner"],
-                           detail={"alert": due})
     owner = await Owner.select(Owner.locale, Owner.tenure.number.e164.as_alias("e164")).where(
         Owner.id == case["owner"]).first()
     locale = owner["locale"]
@@ -60,5 +50,15 @@ async def send_due(case_id: uuid.UUID, moment: dt.datetime | None = None) -> int
                   ends=case["veto_ends_at"].strftime("%Y-%m-%d %H:%M"))
     messages = [compose("claim_alert", locale, c["address"], channel="email" if c["kind"] == "email" else "sms",
                         **values) for c in await accounts.contacts_of(case["owner"])]
-    await notifier().keep(messages)
+    async with write_transaction():  # the alert counts as sent only with its messages in the outbox
+        moved = await LegacyCase.update({LegacyCase.alerts_sent: due}).where(
+            (LegacyCase.id == case_id) & (LegacyCase.alerts_sent == case["alerts_sent"])
+            & (LegacyCase.status == CaseStatus.CHALLENGE.value)).returning(LegacyCase.id)
+        if not moved:
+            return 0
+        await VetoLink.insert(VetoLink(id=link_id, case=case_id, secret_hash=veto_link_secret(link_id, secret),
+                                       expires_at=case["veto_ends_at"]))
+        await audit.record("legacy:alert", actor="system", subject=f"legacy:{case_id}", owner_id=case["owner"],
+                           detail={"alert": due})
+        await notifier().keep(messages)
     return 1

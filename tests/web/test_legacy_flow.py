@@ -166,6 +166,31 @@ async def test_alerts_on_opening_midway_and_the_day_before(client, owner, family
     assert not alerts(await messages_to(owner.phone))
 
 
+async def test_an_alert_that_cannot_be_written_is_not_counted_and_goes_out_on_the_next_run(client, owner, family,
+                                                                                              monkeypatch):
+    """The veto-window alert counts as sent only with its messages in the outbox: if they cannot be
+    written, the next timer run sends it."""
+    from app.notify import outbox
+
+    case = (await client.post("/v1/claims", json={"phone_number": owner.phone}, headers=family["son"].headers)).json()
+    opened, ends = (dt.datetime.fromisoformat(case[key]) for key in ("opened_at", "veto_ends_at"))
+    midway = opened + (ends - opened) / 2
+    store = outbox.store
+
+    async def broken(messages, routed):
+        if messages:
+            raise OSError("disk full")
+
+    monkeypatch.setattr(outbox, "store", broken)
+    with pytest.raises(OSError):
+        await legacy.run_timers(midway + dt.timedelta(minutes=1))
+    assert (await LegacyCase.select(LegacyCase.alerts_sent).first())["alerts_sent"] == 1  # the opening alert only
+    monkeypatch.setattr(outbox, "store", store)
+    assert (await legacy.run_timers(midway + dt.timedelta(minutes=2)))["alerts"] == 1
+    assert (await LegacyCase.select(LegacyCase.alerts_sent).first())["alerts_sent"] == 2
+    assert len([m for m in await messages_to("owner8000@example.com") if "/veto/" in m["body"]]) == 2
+
+
 async def test_approval_releases_to_each_heir_exactly_their_accounts(client, owner, family):
     son, daughter = family["son"], family["daughter"]
     case = (await client.post("/v1/claims", json={"phone_number": owner.phone}, headers=son.headers)).json()
