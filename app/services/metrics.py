@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import defaultdict
 
 from app.clock import now
 from app.domain.notices import POLL
-from app.storage.engine import run_sql
+from app.storage.engine import read_moment, run_sql
 
 # per process: (method, route, status) -> count, and (method, route) -> [seconds, count]
 REQUESTS: dict[tuple[str, str, int], int] = defaultdict(int)
@@ -43,13 +42,6 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
-def _moment(value) -> dt.datetime:
-    """A timestamp read by raw SQL: asyncpg answers a datetime, SQLite the text Piccolo stored."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 async def _poll_streams() -> list[str]:
     """For each enabled stream a platform polls: how long since it last polled (since the stream was made,
     if never) and how many notices wait for it. A platform that stopped polling shows as a growing idle
@@ -66,7 +58,7 @@ async def _poll_streams() -> list[str]:
                "# TYPE heirline_poll_stream_waiting_notices gauge"]
     for row in rows:
         label = f'platform="{_label(row["platform"])}"'
-        since = _moment(row["polled"] or row["created"])
+        since = read_moment(row["polled"] or row["created"])
         idle.append(f"heirline_poll_stream_idle_seconds{{{label}}} {max(0.0, (moment - since).total_seconds()):.0f}")
         waiting.append(f"heirline_poll_stream_waiting_notices{{{label}}} {row['waiting']}")
     return idle + waiting
@@ -92,7 +84,7 @@ async def exposition() -> str:
     oldest = await run_sql("SELECT min(next_attempt_at) AS at FROM notice WHERE status IN ('pending', 'sending')")
     age = 0.0
     if oldest and oldest[0]["at"] is not None:
-        age = max(0.0, (now() - _moment(oldest[0]["at"])).total_seconds())
+        age = max(0.0, (now() - read_moment(oldest[0]["at"])).total_seconds())
     lines += ["# HELP heirline_oldest_pending_notice_seconds How long the oldest notice due for delivery by the"
               " worker has waited (notices waiting for a platform's poll are not counted)",
               "# TYPE heirline_oldest_pending_notice_seconds gauge", f"heirline_oldest_pending_notice_seconds {age:.0f}",
