@@ -44,15 +44,16 @@ async def send_invitation(owner_id: uuid.UUID, heir_id: uuid.UUID) -> str:
                            Heir.invite_expires_at: moment + dt.timedelta(days=rules.INVITATION_DAYS)}).where(
             Heir.id == heir_id)
         await audit.record("heir:invite", actor=f"owner:{owner_id}", subject=f"heir:{heir_id}", owner_id=owner_id)
-    owner = await _owner_view(owner_id)
-    locale = owner["locale"]
-    role = ("遗嘱执行人" if locale == "zh" else "executor") if heir["is_executor"] else ("继承人" if locale == "zh" else "an heir")
-    values = dict(owner=mask(owner["e164"]), name=heir["name"], role=role, days=rules.INVITATION_DAYS,
-                  link=link(f"/invitations/{token}"))
-    messages = [compose("heir_invitation", locale, heir["email"], **values)]
-    if heir["phone_e164"]:
-        messages.append(compose("heir_invitation", locale, heir["phone_e164"], channel="sms", **values))
-    await notifier().keep(messages)
+        # the invitation's messages commit with its link: a link nobody was sent is never the live one
+        owner = await _owner_view(owner_id)
+        locale = owner["locale"]
+        role = ("遗嘱执行人" if locale == "zh" else "executor") if heir["is_executor"] else ("继承人" if locale == "zh" else "an heir")
+        values = dict(owner=mask(owner["e164"]), name=heir["name"], role=role, days=rules.INVITATION_DAYS,
+                      link=link(f"/invitations/{token}"))
+        messages = [compose("heir_invitation", locale, heir["email"], **values)]
+        if heir["phone_e164"]:
+            messages.append(compose("heir_invitation", locale, heir["phone_e164"], channel="sms", **values))
+        await notifier().keep(messages)
     return token
 
 
@@ -60,8 +61,7 @@ async def _live_invitation(token: str) -> dict:
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         raise NotFound(INVALID_LINK)
     heir = await Heir.select(Heir.id, Heir.owner, Heir.name, Heir.email, Heir.relationship, Heir.is_executor,
-                             Heir.status, Heir.invite_expires_at, Heir.owner.tenure.number.e164.as_alias("e164"),
-                             Heir.owner.locale.as_alias("owner_locale")).where(
+                             Heir.status, Heir.invite_expires_at, Heir.owner.tenure.number.e164.as_alias("e164")).where(
         Heir.invite_hash == token_hash(token)).first()
     if heir is None or heir["status"] != HeirStatus.INVITED.value or heir["invite_expires_at"] <= now():
         raise NotFound(INVALID_LINK)
@@ -101,9 +101,7 @@ async def accept(token: str, password: str, *, client: str, locale: str = "zh", 
         await audit.record("heir:accept", actor=f"account:{account_id}", subject=f"heir:{heir['id']}",
                            owner_id=heir["owner"])
         session = await accounts.open_account_session(account_id, client=client, user_agent=user_agent)
-    owner_contacts = await accounts.contacts_of(heir["owner"])
-    await notifier().keep([compose("heir_accepted", heir["owner_locale"], c["address"], name=heir["name"],
-                                   link=link("/inventory#heirs")) for c in owner_contacts if c["kind"] == "email"])
+        await _tell_owner(heir["owner"], "heir_accepted", name=heir["name"])
     return session
 
 
@@ -155,15 +153,16 @@ async def expire_invitations(moment: dt.datetime) -> int:
         ).returning(Heir.id, Heir.owner, Heir.name)
         for row in lapsed:
             await audit.record("heir:lapse", actor="worker", subject=f"heir:{row['id']}", owner_id=row["owner"])
-    messages = []
-    for row in lapsed:
-        owner = await _owner_view(row["owner"])
-        for contact in await accounts.contacts_of(row["owner"]):
-            if contact["kind"] == "email":
-                messages.append(compose("heir_lapsed", owner["locale"], contact["address"], name=row["name"],
-                                        link=link("/inventory#heirs")))
-    await notifier().keep(messages)
+            await _tell_owner(row["owner"], "heir_lapsed", name=row["name"])
     return len(lapsed)
+
+
+async def _tell_owner(owner_id: uuid.UUID, letter: str, name: str) -> None:
+    """A letter about one of the owner's heirs to each of the owner's e-mail contacts, kept in the
+    caller's transaction: it commits with the change it tells of, or neither does."""
+    owner = await _owner_view(owner_id)
+    await notifier().keep([compose(letter, owner["locale"], contact["address"], name=name, link=link("/inventory#heirs"))
+                           for contact in await accounts.contacts_of(owner_id) if contact["kind"] == "email"])
 
 
 async def designations(account_id: uuid.UUID) -> list[dict]:

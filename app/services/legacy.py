@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import uuid
+from typing import Awaitable, Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -299,10 +300,11 @@ async def _veto(case: dict, *, actor: str, how: str, link_id: uuid.UUID | None =
         await _settle_held(case["owner"], approve=False)
         await audit.record("legacy:veto", actor=actor, subject=f"legacy:{case['id']}", owner_id=case["owner"],
                            detail={"how": how})
-    await _tell_claimant(case, "claim_vetoed")
+        await _tell_claimant(case, "claim_vetoed")
 
 
 async def _tell_claimant(case: dict, letter: str, **values: object) -> None:
+    """The claimant's letter, kept in the caller's transaction (it commits with the decision it tells of)."""
     if case["claimant"] is None:
         return
     account = await Account.select(Account.email, Account.locale).where(Account.id == case["claimant"]).first()
@@ -408,12 +410,12 @@ async def decide(reviewer: Principal, case_id: object, decision: str, reason: ob
             await _settle_held(case["owner"], approve=True)
         await audit.record(f"legacy:{decision}", actor=f"account:{reviewer.account_id}", subject=f"legacy:{case['id']}",
                            owner_id=case["owner"], detail={"reason": text[:200], "grants": len(heirs_to_tell)})
-    if decision == "reject":
-        await _tell_claimant(case, "claim_rejected", reason=text)
-    else:
-        until_text = (moment + dt.timedelta(days=rules.ACCESS_DAYS)).strftime("%Y-%m-%d %H:%M")
-        await notifier().keep([compose("handover_ready", h["locale"], h["email"], number=mask(case["e164"]),
-                                       until=until_text, link=link("/heir")) for h in heirs_to_tell])
+        if decision == "reject":
+            await _tell_claimant(case, "claim_rejected", reason=text)
+        else:
+            until_text = (moment + dt.timedelta(days=rules.ACCESS_DAYS)).strftime("%Y-%m-%d %H:%M")
+            await notifier().keep([compose("handover_ready", h["locale"], h["email"], number=mask(case["e164"]),
+                                           until=until_text, link=link("/heir")) for h in heirs_to_tell])
     return await review_case(reviewer, case["id"])
 
 
@@ -561,12 +563,8 @@ async def run_timers(moment: dt.datetime | None = None) -> dict[str, int]:
         counts["alerts"] += await legacy_alerts.send_due(case["id"], moment)
     for case in await LegacyCase.select(*_CASE_COLUMNS).where(
             (LegacyCase.status == CaseStatus.CHALLENGE.value) & (LegacyCase.veto_ends_at <= moment)).limit(500):
-        if await _timer_move(case, CaseEvent.WINDOW_END, "legacy:window_end"):
-            counts["to_review"] += 1
-            reviewers = await Account.select(Account.email, Account.locale).where(
-                Account.is_reviewer.eq(True) & (Account.status == "active"))
-            await notifier().keep([compose("claim_review", r["locale"], r["email"], number=mask(case["e164"]),
-                                           link=link(f"/review/{case['id']}")) for r in reviewers])
+        counts["to_review"] += await _timer_move(case, CaseEvent.WINDOW_END, "legacy:window_end",
+                                                 then=_tell_reviewers)
     review_deadline = moment - dt.timedelta(days=rules.REVIEW_DAYS)
     for case in await LegacyCase.select(*_CASE_COLUMNS).where(
             (LegacyCase.status == CaseStatus.EVIDENCE_REVIEW.value) & (LegacyCase.veto_ends_at <= review_deadline)
@@ -578,7 +576,9 @@ async def run_timers(moment: dt.datetime | None = None) -> dict[str, int]:
     return counts
 
 
-async def _timer_move(case: dict, event: CaseEvent, action: str, settle: bool = False) -> int:
+async def _timer_move(case: dict, event: CaseEvent, action: str, settle: bool = False,
+                      then: Callable[[dict], Awaitable[None]] | None = None) -> int:
+    """Move a case on the worker's clock; ``then`` (its letters) runs in the same transaction."""
     try:
         async with write_transaction():
             await _cas(case["id"], case["status"], event)
@@ -587,6 +587,16 @@ async def _timer_move(case: dict, event: CaseEvent, action: str, settle: bool = 
             if event is CaseEvent.ACCESS_END:  # the heirs' access ends with the case, whatever the clock says
                 await HandoverGrant.update({HandoverGrant.expires_at: now()}).where(HandoverGrant.case == case["id"])
             await audit.record(action, actor="worker", subject=f"legacy:{case['id']}", owner_id=case["owner"])
+            if then is not None:
+                await then(case)
     except InvalidState:  # a person or another worker moved it first
         return 0
     return 1
+
+
+async def _tell_reviewers(case: dict) -> None:
+    """Every active reviewer is told a claim's veto window has ended and it waits for review."""
+    reviewers = await Account.select(Account.email, Account.locale).where(
+        Account.is_reviewer.eq(True) & (Account.status == "active"))
+    await notifier().keep([compose("claim_review", r["locale"], r["email"], number=mask(case["e164"]),
+                                   link=link(f"/review/{case['id']}")) for r in reviewers])

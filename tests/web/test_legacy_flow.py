@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -189,6 +190,63 @@ async def test_an_alert_that_cannot_be_written_is_not_counted_and_goes_out_on_th
     assert (await legacy.run_timers(midway + dt.timedelta(minutes=2)))["alerts"] == 1
     assert (await LegacyCase.select(LegacyCase.alerts_sent).first())["alerts_sent"] == 2
     assert len([m for m in await messages_to("owner8000@example.com") if "/veto/" in m["body"]]) == 2
+
+
+@contextlib.contextmanager
+def outbox_down():
+    """Writing messages fails inside the block."""
+    from app.notify import outbox
+
+    async def broken(messages, routed):
+        if messages:
+            raise OSError("disk full")
+
+    store, outbox.store = outbox.store, broken
+    try:
+        yield
+    finally:
+        outbox.store = store
+
+
+async def test_an_invitation_whose_letter_cannot_be_written_does_not_lapse(client, owner):
+    """An invitation lapses with the owner's letter about it, or not at all; the next timer run does both."""
+    heir_id = await invite_heir(client, owner, "slow@example.com")
+    with outbox_down(), pytest.raises(OSError):
+        await legacy.run_timers(now() + dt.timedelta(days=15))
+    assert (await Heir.select(Heir.status).where(Heir.id == heir_id).first())["status"] == "invited"
+    assert (await legacy.run_timers(now() + dt.timedelta(days=15)))["invitations_lapsed"] == 1
+    lapsed = [m for m in await messages_to("owner8000@example.com") if "邀请已过期" in m["body"] or "expired" in m["body"]]
+    assert len(lapsed) == 1
+
+
+async def test_a_window_end_whose_letters_cannot_be_written_waits_for_the_next_run(client, owner, family):
+    """A claim goes to review with the reviewers' letters about it, or not at all."""
+    staff = await reviewer(client)
+    case = (await client.post("/v1/claims", json={"phone_number": owner.phone}, headers=family["son"].headers)).json()
+    ends = dt.datetime.fromisoformat(case["veto_ends_at"])
+    await legacy.run_timers(ends - dt.timedelta(hours=1))  # every alert of the window sent
+    with outbox_down(), pytest.raises(OSError):
+        await legacy.run_timers(ends + dt.timedelta(seconds=1))
+    assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "challenge"
+    assert (await legacy.run_timers(ends + dt.timedelta(seconds=2)))["to_review"] == 1
+    assert [m for m in await messages_to(staff.email) if f"/review/{case['id']}" in m["body"]]
+
+
+async def test_a_decision_whose_letters_cannot_be_written_is_not_taken(client, owner, family):
+    """An owner's veto and a reviewer's rejection commit with the claimant's letter, or not at all."""
+    son = family["son"]
+    case = (await client.post("/v1/claims", json={"phone_number": owner.phone}, headers=son.headers)).json()
+    with outbox_down():
+        assert (await client.post(f"/v1/claims/{case['id']}/veto", headers=owner.headers)).status_code == 500
+    assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "challenge"
+    staff = await reviewer(client)
+    url = f"/v1/review/claims/{case['id']}/decision"
+    with outbox_down():
+        rejected = await client.post(url, headers=staff.headers, json={"decision": "reject", "reason": "forged"})
+        assert rejected.status_code == 500
+    assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "challenge"
+    assert (await client.post(f"/v1/claims/{case['id']}/veto", headers=owner.headers)).json()["status"] == "vetoed"
+    assert any("cancel" in m["subject"].lower() or "取消" in m["subject"] for m in await messages_to(son.email))
 
 
 async def test_approval_releases_to_each_heir_exactly_their_accounts(client, owner, family):
