@@ -38,3 +38,15 @@ def test_id_texts_are_the_text_of_version_7_ids_in_order():
         assert before <= value.int >> 80 <= after
     assert len({t[19:] for t in texts}) == 50_000  # the random part differs, not only the clock
     assert new_id_texts(0) == []
+
+
+def test_ids_made_one_after_another_within_a_millisecond_still_sort_in_order():
+    """The 12 bits after the version carry the millisecond's fraction (RFC 9562 section 6.2, method 3):
+    a bulk import plans its next batch while one is written, often within the same millisecond."""
+    batches = [new_id_texts(3) for _ in range(200)]
+    assert [text for batch in batches for text in batch] == sorted(text for batch in batches for text in batch)
+    singles = []
+    for _ in range(200):
+        singles.append(new_id())
+        time.sleep(0.000_01)
+    assert singles == sorted(singles)
