@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from app.storage.engine import DB, insert_rows, serialize_appends, write_transaction
+from app.storage.engine import DB, in_transaction, insert_rows, serialize_appends, write_transaction
 from app.storage.group_commit import GroupCommit
 from app.storage.tables import AuditEvent
 
@@ -66,9 +66,8 @@ async def record_many(entries: list[Entry]) -> None:
     if not entries:
         return
     await serialize_appends("audit_event")
-    last = await AuditEvent.select(AuditEvent.seq, AuditEvent.hash).order_by(
-        AuditEvent.seq, ascending=False
-    ).first()
+    rows = await in_transaction("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
+    last = rows[0] if rows else None
     seq = last["seq"] if last else 0
     prev = last["hash"] if last else GENESIS
     at = dt.datetime.now(dt.timezone.utc)

@@ -33,7 +33,7 @@ from app.notify.letters import compose, link
 from app.services import accounts, heirs as heir_service, notices
 from app.services.accounts import Principal
 from app.settings import get_settings
-from app.storage.engine import write_transaction
+from app.storage.engine import where_in, write_transaction
 from app.storage.tables import (
     Account, Binding, Evidence, HandoverGrant, HandoverItem, Heir, LegacyCase, Owner, ReleaseTask,
     VetoLink,
@@ -72,9 +72,9 @@ async def legacy_rules_status(owner_ids: list[uuid.UUID]) -> dict[uuid.UUID, Cas
     if not owner_ids:
         return {}
     out: dict[uuid.UUID, CaseStatus] = {}
-    for row in await LegacyCase.select(LegacyCase.owner, LegacyCase.status).where(
-            LegacyCase.owner.is_in(owner_ids)
-            & LegacyCase.status.is_in([s.value for s in rules.LIVE | {CaseStatus.COMPLETED}])):
+    relevant = ", ".join(f"'{s.value}'" for s in sorted(rules.LIVE | {CaseStatus.COMPLETED}))  # enum values, not input
+    for row in await where_in(f"SELECT owner, status FROM legacy_case WHERE status IN ({relevant}) AND owner IN ({{}})",
+                              owner_ids):
         status = CaseStatus(row["status"])
         if row["owner"] not in out or status in rules.LIVE:
             out[row["owner"]] = status

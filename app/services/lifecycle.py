@@ -33,7 +33,6 @@ from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
 from app.storage.engine import any_of, insert_rows, lock_numbers, read_rows, where_in, write_transaction
 from app.storage.ids import new_id, new_id_texts
 from app.storage.tables import (
-    Binding,
     Carrier,
     NumberEvent as NumberEventRow,
     NumberHold,
@@ -367,8 +366,8 @@ class _Batch:
         self.new_tasks: list[dict] = []
         if not owners:
             return
-        bindings = await Binding.select(Binding.id, Binding.owner, Binding.platform, Binding.disposition,
-                                        Binding.heir).where(Binding.owner.is_in(list(owners)))
+        bindings = await where_in("SELECT id, owner, platform, disposition, heir FROM binding WHERE owner IN ({})",
+                                  list(owners))
         legacy_status = await legacy_rules_status(list(owners))
         cases = {c.id: c for c in self.cases.values()}
         for binding in bindings:
@@ -418,10 +417,14 @@ class _Batch:
                                         ended_at=tenure.changes.get("ended_at")))
             elif tenure.changes:
                 changed.append(tenure)
-        # closing tenures first: a successor's (number, seq) must not collide
+        # closing tenures first: a successor's (number, seq) must not collide; one statement for every
+        # tenure given the same changes (a burst of disconnections: all of them)
+        alike: dict[tuple, list[uuid.UUID]] = {}
         for tenure in changed:
-            await Tenure.update({getattr(Tenure, k): v for k, v in tenure.changes.items()}).where(
-                Tenure.id == tenure.id)
+            alike.setdefault(tuple(sorted(tenure.changes.items())), []).append(tenure.id)
+        for changes, tenure_ids in alike.items():
+            columns = ", ".join(f"{name} = {{}}" for name, _ in changes)  # names from this module, not input
+            await where_in(f"UPDATE tenure SET {columns} WHERE id IN ({{}})", tenure_ids, *(v for _, v in changes))
         await insert_rows(Tenure, new_tenures)
         await insert_rows(ReleaseCase, [row for row, _ in self.new_cases])
         await insert_rows(ReleaseTask, self.new_tasks)
