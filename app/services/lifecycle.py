@@ -379,7 +379,7 @@ class _Batch:
                 status = TaskStatus.HELD if held else TaskStatus.PENDING
                 if row["status"] == CaseStatus.CANCELLED.value:
                     status = TaskStatus.CANCELLED
-                self.new_tasks.append(dict(case=row["id"], binding=binding["id"], platform=binding["platform"],
+                self.new_tasks.append(dict(id=new_id(), case=row["id"], binding=binding["id"], platform=binding["platform"],
                                            action=action, heir=binding["heir"], status=status.value,
                                            created_at=self.now, updated_at=self.now))
                 if row["id"] in cases:
@@ -426,6 +426,7 @@ class _Batch:
             columns = ", ".join(f"{name} = {{}}" for name, _ in changes)  # names from this module, not input
             await where_in(f"UPDATE tenure SET {columns} WHERE id IN ({{}})", tenure_ids, *(v for _, v in changes))
         await insert_rows(Tenure, new_tenures)
+        due = self._due_now()
         await insert_rows(ReleaseCase, [row for row, _ in self.new_cases])
         await insert_rows(ReleaseTask, self.new_tasks)
         if self.cancelled_cases:
@@ -444,10 +445,32 @@ class _Batch:
                  answer=_dump(answer), received_at=self.now) for event, answer, _ in applied])
         await audit.record_many(self.audit)
         # the durable outbox: notices commit with the cases and tasks they serve, or not at all
-        await notices.write_for_cases(self.notify_now)
+        await notices.write_for_new_cases(due, self.now, await self._due_tasks(due))
         await notices.write_follow_up(self.cancelled_cases, "cancelled")
         await notices.write_follow_up(self.recycled_cases, "recycled")
 
+
+    def _due_now(self) -> list[dict]:
+        """The cases this batch opens whose notices are due now and that are still open, marked told (their
+        notices are written with them): as :func:`notices.write_for_new_cases` takes them."""
+        due_ids = set(self.notify_now)
+        e164_of = {number["id"]: e164 for e164, number in self.numbers.items()}
+        due = []
+        for row, _ in self.new_cases:
+            if row["id"] in due_ids and row["status"] == CaseStatus.OPEN.value:
+                row["notices_at"] = self.now
+                due.append(dict(id=row["id"], reason=row["reason"], disconnected_at=row["disconnected_at"],
+                                earliest_clear_at=row["earliest_clear_at"], e164=e164_of[row["number"]]))
+        return due
+
+    async def _due_tasks(self, due: list[dict]) -> list[dict]:
+        """The open tasks of those cases, as written, each with its heir's e-mail (handovers)."""
+        ids = {case["id"] for case in due}
+        tasks = [task for task in self.new_tasks if task["case"] in ids
+                 and task["status"] in (TaskStatus.PENDING.value, TaskStatus.HELD.value)]
+        heirs = [task["heir"] for task in tasks if task["heir"] is not None]
+        emails = {r["id"]: r["email"] for r in await where_in("SELECT id, email FROM heir WHERE id IN ({})", heirs)}
+        return [{**task, "heir_email": emails.get(task["heir"])} for task in tasks]
 
     async def _forget_unused_numbers(self, applied: list[tuple[EventInput, dict, int]]) -> None:
         """A number first seen in a rejected event leaves no trace: it stays `unknown`."""

@@ -129,11 +129,11 @@ async def write_for_cases(case_ids: list[uuid.UUID]) -> int:
     return written
 
 
-async def write_for_new_cases(cases: list[dict], moment: dt.datetime) -> int:
-    """:func:`write_for_cases` for cases this transaction has just written, due now and with no tasks
-    yet (numbers no owner registered: the bulk import), each row with its number's ``e164`` and
-    ``notices_at`` already set to ``moment``: no read of the cases and no update of them."""
-    return await _write_for(cases, [], moment) if cases else 0
+async def write_for_new_cases(cases: list[dict], moment: dt.datetime, tasks: list[dict] | None = None) -> int:
+    """:func:`write_for_cases` for open cases this transaction has just written, due now, each row with
+    its number's ``e164`` and ``notices_at`` already set to ``moment``, and their open tasks as written
+    (each with ``heir_email``; none for numbers no owner registered): no read back, no update."""
+    return await _write_for(cases, tasks or [], moment) if cases else 0
 
 
 async def _write_for(cases: list[dict], tasks: list[dict], moment: dt.datetime) -> int:

@@ -309,6 +309,24 @@ async def test_restore_sends_cancellation_and_reassignment_sends_recycled(client
                                      "identifier-deactivated", "identifier-recycled"])
 
 
+async def test_a_disconnection_restored_in_the_same_group_tells_no_platform(client, carrier, owner):
+    """Events of concurrent requests share a group: a case it opens and cancels again was never due."""
+    from app.services import carriers, lifecycle
+
+    await bind(client, owner, "wechat")
+    await streams.add_platform("WeChat", poll=True)
+    events = [lifecycle.event_from_data(kind, {"phone_number": PHONE, f"{when}_at": days_ago(1)}, f"msg_{when}", "CN",
+                                        "CN")
+              for kind, when in ((lifecycle.NumberEvent.DISCONNECTED, "disconnected"),
+                                 (lifecycle.NumberEvent.RESTORED, "restored"))]
+    outcomes = await lifecycle.apply(await carriers.get(carrier.id), events)
+    assert [o.result for o in outcomes] == ["applied", "applied"]
+    [case] = await ReleaseCase.select(ReleaseCase.status, ReleaseCase.notices_at)
+    assert case == {"status": "cancelled", "notices_at": None}
+    assert await Notice.count() == 0
+    assert {t["status"] for t in await ReleaseTask.select(ReleaseTask.status)} == {"cancelled"}
+
+
 async def test_non_payment_notices_wait_for_the_timer(client, carrier, owner):
     await bind(client, owner, "wechat")
     await streams.add_platform("WeChat", poll=True)
