@@ -238,25 +238,27 @@ class _Batch:
         self.numbers = {r["e164"]: r for r in await where_in(
             "SELECT id, e164, carrier FROM phone_number WHERE e164 IN ({})", e164s)}
         number_ids = [n["id"] for n in self.numbers.values()]
+        # (each read joins what it needs: every statement holds SQLite's one writer a turn of the loop)
         self.tenures: dict[uuid.UUID, _Tenure] = {}
-        for row in await where_in("SELECT id, number, seq, status FROM tenure WHERE ended_at IS NULL AND"
-                                    " number IN ({})", number_ids):
-            self.tenures[row["number"]] = _Tenure(row["id"], row["number"], row["seq"], TenureStatus(row["status"]))
-        tenure_ids = [t.id for t in self.tenures.values()]
-        owners = {r["tenure"]: r for r in await where_in(
-            "SELECT id, tenure, locale FROM owner WHERE status = 'active' AND tenure IN ({})", tenure_ids)}
-        for tenure in self.tenures.values():
-            tenure.owner = owners.get(tenure.id)
-        self.cases: dict[uuid.UUID, _Case] = {}  # open case by tenure
-        rows = await where_in("SELECT id, tenure, status, earliest_clear_at, blocked_until FROM release_case"
-                                f" WHERE status = '{CaseStatus.OPEN.value}' AND tenure IN ({{}})", tenure_ids)
-        by_id: dict[uuid.UUID, _Case] = {}
-        for row in rows:
-            by_id[row["id"]] = self.cases[row["tenure"]] = _Case(
-                row["id"], CaseStatus(row["status"]), row["earliest_clear_at"], row["blocked_until"])
-        for task in await where_in('SELECT "case" AS case_id, status, action FROM release_task'
-                                     ' WHERE "case" IN ({})', list(by_id)):
-            by_id[task["case_id"]].tasks.append(rules.TaskView(TaskStatus(task["status"]), task["action"]))
+        for row in await where_in(
+                "SELECT t.id, t.number, t.seq, t.status, o.id AS owner_id, o.locale FROM tenure t"
+                " LEFT JOIN owner o ON o.tenure = t.id AND o.status = 'active'"
+                " WHERE t.ended_at IS NULL AND t.number IN ({})", number_ids):
+            owner = None if row["owner_id"] is None else {"id": row["owner_id"], "locale": row["locale"]}
+            self.tenures[row["number"]] = _Tenure(row["id"], row["number"], row["seq"], TenureStatus(row["status"]),
+                                                  owner)
+        self.cases: dict[uuid.UUID, _Case] = {}  # open case by tenure, with its tasks
+        for row in await where_in(
+                'SELECT c.id, c.tenure, c.earliest_clear_at, c.blocked_until, t.status AS task_status, t.action'
+                ' FROM release_case c LEFT JOIN release_task t ON t."case" = c.id'
+                f" WHERE c.status = '{CaseStatus.OPEN.value}' AND c.tenure IN ({{}})",
+                [t.id for t in self.tenures.values()]):
+            case = self.cases.get(row["tenure"])
+            if case is None:
+                case = self.cases[row["tenure"]] = _Case(row["id"], CaseStatus.OPEN, row["earliest_clear_at"],
+                                                         row["blocked_until"])
+            if row["task_status"] is not None:
+                case.tasks.append(rules.TaskView(TaskStatus(row["task_status"]), row["action"]))
         self.holds = {r["number"]: r["blocked_until"] for r in await where_in(
             "SELECT number, blocked_until FROM number_hold WHERE lifted_at IS NULL AND blocked_until > {}"
             " AND number IN ({})", number_ids, self.now)}

@@ -37,13 +37,15 @@ class _Target:
 
 
 async def _streams_by_platform(platform_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, dict]:
-    """The streams notices may be written to, by platform (inside the writing transaction, as it sees them)."""
-    sql = ("SELECT id, platform, events_requested, status, delivery_method FROM ssf_stream"
-           f" WHERE status IN {ACTIVE_STREAMS!r} AND platform IS NOT NULL")  # constants, not input
+    """The streams notices may be written to, by platform, with whether the platform takes every
+    disconnection (``default_subjects``; inside the writing transaction, as it sees them)."""
+    sql = ("SELECT s.id, s.platform, s.events_requested, s.status, s.delivery_method, p.default_subjects"
+           " FROM ssf_stream s JOIN platform p ON p.id = s.platform"
+           f" WHERE s.status IN {ACTIVE_STREAMS!r}")  # constants, not input
     if platform_ids is None:
         rows = await in_transaction(sql)
     else:
-        rows = await where_in(sql + " AND platform IN ({})", platform_ids)
+        rows = await where_in(sql + " AND s.platform IN ({})", platform_ids)
     return {row["platform"]: row for row in rows}
 
 
@@ -139,7 +141,7 @@ async def write_for_new_cases(cases: list[dict], moment: dt.datetime, tasks: lis
 async def _write_for(cases: list[dict], tasks: list[dict], moment: dt.datetime) -> int:
     deactivated = rules.own_event(get_settings().issuer, "identifier-deactivated")
     streams = await _streams_by_platform()
-    all_platforms = {r["id"] for r in await in_transaction("SELECT id FROM platform WHERE default_subjects = 'ALL'")}
+    all_platforms = {p for p, stream in streams.items() if stream["default_subjects"] == "ALL"}  # (with a stream)
     subject_streams: dict[str, set[uuid.UUID]] = {}
     stream_platform = {s["id"]: p for p, s in streams.items()}
     if stream_platform:  # subjects count only for platforms with a stream
