@@ -451,7 +451,6 @@ class _Batch:
         await notices.write_follow_up(self.cancelled_cases, "cancelled")
         await notices.write_follow_up(self.recycled_cases, "recycled")
 
-
     def _due_now(self) -> list[dict]:
         """The cases this batch opens whose notices are due now and that are still open, marked told (their
         notices are written with them): as :func:`notices.write_for_new_cases` takes them."""

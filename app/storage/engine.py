@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import fcntl
 import operator
@@ -199,6 +200,33 @@ class _WriterTransaction(SQLiteTransaction):
         return await _writer_connection()
 
 
+_turn: contextvars.ContextVar[asyncio.Task | None] = contextvars.ContextVar("heirline_writer_turn", default=None)
+
+
+@contextlib.asynccontextmanager
+async def writer_turn() -> AsyncIterator[None]:
+    """SQLite: hold the writer locks (this process's, and the file lock its processes share) for a
+    stretch of write transactions by this task, which then do not wait for them again; PostgreSQL, with
+    no writer lock: nothing.
+
+    The hook's group commit takes its group once it holds them (see
+    :class:`app.storage.group_commit.GroupCommit`): events that arrive while another process writes join
+    the group about to be written instead of waiting for the one after it. Only the task that took the
+    turn skips the locks: a task it starts waits for them like any other.
+    """
+    if not isinstance(DB, SQLiteEngine) or _turn.get() is asyncio.current_task():
+        yield
+        return
+    async with _writer_lock():
+        await _process_lock.acquire()
+        holder = _turn.set(asyncio.current_task())
+        try:
+            yield
+        finally:
+            _turn.reset(holder)
+            _process_lock.release()
+
+
 @contextlib.asynccontextmanager
 async def write_transaction() -> AsyncIterator[None]:
     """A transaction that may write; joins the caller's transaction if one is open.
@@ -213,8 +241,7 @@ async def write_transaction() -> AsyncIterator[None]:
         return
     try:
         if isinstance(engine, SQLiteEngine):
-            async with _writer_lock():
-                await _process_lock.acquire()
+            async with writer_turn():
                 transaction = _WriterTransaction(engine, transaction_type=TransactionType.immediate)
                 try:
                     async with transaction:
@@ -227,8 +254,6 @@ async def write_transaction() -> AsyncIterator[None]:
                             engine.current_transaction.reset(transaction.context)
                         await _drop_writer()
                     raise
-                finally:
-                    _process_lock.release()
         else:
             async with engine.transaction():
                 yield

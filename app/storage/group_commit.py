@@ -9,9 +9,11 @@ under load this is what lets the throughput grow with the load instead of queuei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import weakref
+from contextlib import AbstractAsyncContextManager
 from typing import Awaitable, Callable, Generic, TypeVar
 
 log = logging.getLogger("heirline.group_commit")
@@ -27,14 +29,19 @@ class GroupCommit(Generic[Item, Result]):
 
     A group is the first item waiting plus whatever arrives within ``max_wait`` seconds (``0``: what is
     already queued, which under load is what arrived while the previous group was being written), at
-    most ``max_group`` items. One writer per event loop, started on demand and gone when idle.
+    most ``max_group`` items. With ``turn`` (an async context manager, e.g. the SQLite writer's locks)
+    the rest of the group is taken once the turn is held, and the group applied within it: what arrives
+    while the turn is awaited joins this group. One writer per event loop, started on demand and gone
+    when idle.
     """
 
     def __init__(self, apply: Callable[[list[Item]], Awaitable[list[Result | BaseException]]],
-                 max_group: int = 256, max_wait: float = 0.0) -> None:
+                 max_group: int = 256, max_wait: float = 0.0,
+                 turn: Callable[[], AbstractAsyncContextManager] | None = None) -> None:
         self.apply = apply
         self.max_group = max_group
         self.max_wait = max_wait
+        self.turn = turn or contextlib.nullcontext
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = weakref.WeakKeyDictionary()
 
     async def submit(self, item: Item) -> Result:
@@ -60,8 +67,7 @@ class _Writer:
             self.task = asyncio.create_task(self._run(), context=contextvars.Context())
         return await future
 
-    async def _take(self) -> list[tuple[object, asyncio.Future]]:
-        group = [await asyncio.wait_for(self.queue.get(), timeout=5)]
+    async def _take(self, group: list[tuple[object, asyncio.Future]]) -> list[tuple[object, asyncio.Future]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.group.max_wait
         while len(group) < self.group.max_group:
@@ -80,12 +86,15 @@ class _Writer:
     async def _run(self) -> None:
         while True:
             try:
-                group = await self._take()
+                first = await asyncio.wait_for(self.queue.get(), timeout=5)
             except asyncio.TimeoutError:
                 return  # idle: the next submit starts a new writer
-            log.debug("committing a group of %d", len(group))
+            group = [first]
             try:
-                results = await self.group.apply([item for item, _ in group])
+                async with self.group.turn():
+                    group = await self._take(group)
+                    log.debug("committing a group of %d", len(group))
+                    results = await self.group.apply([item for item, _ in group])
             except Exception as exc:  # the whole group failed: every waiting caller learns it
                 results = [exc] * len(group)
             for (_, future), result in zip(group, results, strict=True):

@@ -62,6 +62,28 @@ async def test_the_wait_gathers_late_arrivals_and_the_size_caps_a_group():
     assert groups == [[0, 1, 2], [3]]
 
 
+async def test_items_arriving_while_the_turn_is_awaited_join_the_group():
+    """With a turn (SQLite's writer locks, held meanwhile by another process's group), the group is
+    taken once the turn is held: what arrives during the wait is written with it, not after it."""
+    groups: list[list[int]] = []
+    other_process = asyncio.Lock()
+
+    async def apply(items):
+        assert other_process.locked()  # applied within the turn
+        groups.append(list(items))
+        return list(items)
+
+    committer = GroupCommit(apply, turn=lambda: other_process)
+    await other_process.acquire()
+    pending = [asyncio.ensure_future(committer.submit(0))]
+    await asyncio.sleep(0.01)  # the writer has taken item 0 and waits for the turn
+    pending += [asyncio.ensure_future(committer.submit(i)) for i in (1, 2)]
+    await asyncio.sleep(0.01)
+    other_process.release()
+    assert await asyncio.gather(*pending) == [0, 1, 2]
+    assert groups == [[0, 1, 2]]
+
+
 async def test_the_writer_does_not_run_in_its_first_callers_context():
     """A caller's open transaction lives in a context variable: the group must not join it."""
     seen = []

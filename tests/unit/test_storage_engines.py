@@ -234,3 +234,34 @@ async def test_a_table_grown_since_its_last_analysis_is_analyzed_once(db):
                                  " WHERE relname = {}", table)
     assert row["changed"] == 0
     assert await engine.refresh_statistics_if_stale(table) is False
+
+
+async def test_a_writer_turn_spans_transactions_of_its_task_and_holds_off_others(db):
+    """SQLite: the task holding the writer's turn opens transactions without waiting for the locks it
+    holds; another task's transaction waits for the turn to end. PostgreSQL: no turn, nothing waits."""
+    import asyncio
+
+    from app.storage.engine import is_sqlite, write_transaction, writer_turn
+    from app.storage.tables import Carrier
+
+    order = []
+
+    async def other():
+        async with write_transaction():
+            order.append("other")
+
+    async def turn():
+        async with writer_turn():
+            for name in ("first", "second"):
+                async with write_transaction():
+                    await Carrier.insert(Carrier(name=name, jurisdiction="CN"))
+                    order.append(name)
+            waiting = asyncio.ensure_future(other())
+            await asyncio.sleep(0.05)
+            order.append("turn ends")
+        await waiting
+
+    await asyncio.wait_for(turn(), 10)  # a transaction waiting for its own task's turn would never end
+    expected = ["first", "second", "turn ends", "other"] if is_sqlite() else ["first", "second", "other", "turn ends"]
+    assert order == expected
+    assert await Carrier.count() == 2
