@@ -9,7 +9,7 @@ import pytest
 
 from app.clock import now
 from app.services import legacy
-from app.storage.tables import Heir, LegacyCase
+from app.storage.tables import HandoverGrant, Heir, LegacyCase
 from tests.support import (
     after_window, confirmed_heir, invite_heir, last_link, log_in_person, messages_to, platform_id, reviewer,
     upload,
@@ -247,6 +247,25 @@ async def test_a_decision_whose_letters_cannot_be_written_is_not_taken(client, o
     assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "challenge"
     assert (await client.post(f"/v1/claims/{case['id']}/veto", headers=owner.headers)).json()["status"] == "vetoed"
     assert any("cancel" in m["subject"].lower() or "取消" in m["subject"] for m in await messages_to(son.email))
+
+
+async def test_an_approval_whose_letters_cannot_be_written_grants_nothing(client, owner, family):
+    """The heirs' grants commit with their letters ("your handover is ready"), or not at all."""
+    son = family["son"]
+    case = (await client.post("/v1/claims", json={"phone_number": owner.phone}, headers=son.headers)).json()
+    assert (await upload(client, son, case["id"])).status_code == 201
+    await after_window(case["id"])
+    staff = await reviewer(client)
+    url = f"/v1/review/claims/{case['id']}/decision"
+    approve = {"decision": "approve", "evidence_verified": True, "reason": "certificate checked"}
+    with outbox_down():
+        assert (await client.post(url, headers=staff.headers, json=approve)).status_code == 500
+    assert (await LegacyCase.select(LegacyCase.status).first())["status"] == "evidence_review"
+    assert await HandoverGrant.count() == 0
+    assert (await client.get("/v1/me/handovers", headers=son.headers)).json() == []
+    assert (await client.post(url, headers=staff.headers, json=approve)).json()["status"] == "executing"
+    assert len((await client.get("/v1/me/handovers", headers=son.headers)).json()) == 1
+    assert any("/heir" in m["body"] for m in await messages_to(son.email))
 
 
 async def test_approval_releases_to_each_heir_exactly_their_accounts(client, owner, family):
