@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import random
-import resource
 import shutil
 import signal
 import socket
@@ -83,6 +82,26 @@ def cli(env: dict, *args: str) -> str:
     if done.returncode not in (0, 1):
         raise RuntimeError(f"heirline {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
+
+
+PEAK_LAUNCHER = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(done.returncode)
+"""
+
+
+def cli_with_peak(env: dict, *args: str) -> tuple[str, float]:
+    """Like :func:`cli`, and the peak resident memory of the command (and its own children) in MiB.
+    Started from a small launcher: a child of this process starts with this process's peak as its own
+    (Linux keeps the larger of the two across exec), and after a million-row baseline that is
+    hundreds of MiB the command never used."""
+    done = subprocess.run([sys.executable, "-c", PEAK_LAUNCHER, sys.executable, "-m", "app.cli", *args], env=env,
+                          cwd=ROOT, capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"heirline {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout, int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def free_port() -> int:
@@ -304,6 +323,7 @@ class Raw:
         if self.sqlite:
             self.conn = sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys = 1")  # as Heirline's writer: the same checks on every insert
         else:
             import asyncpg
 
@@ -343,6 +363,24 @@ class Raw:
                         await self.conn.executemany(self.sql(text), chunk)
 
                 self.loop.run_until_complete(run())
+
+    def write_together(self, tables: list[tuple[str, tuple[str, ...], list[tuple]]]) -> None:
+        """Rows for several tables, (table, columns, rows), in one transaction: executemany on SQLite,
+        COPY on PostgreSQL."""
+        if self.sqlite:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for table, columns, rows in tables:
+                self.conn.executemany(f'INSERT INTO {table} ({", ".join(columns)}) VALUES '
+                                      f'({", ".join("?" * len(columns))})',
+                                      [tuple(self.value(v) for v in row) for row in rows])
+            self.conn.execute("COMMIT")
+        else:
+            async def run():
+                async with self.conn.transaction():
+                    for table, columns, rows in tables:
+                        await self.conn.copy_records_to_table(table, records=rows, columns=columns)
+
+            self.loop.run_until_complete(run())
 
     def fetch(self, text: str, *args):
         args = tuple(self.value(a) for a in args)
@@ -547,12 +585,10 @@ def bench_import(engine: str, rows: int, mixed: bool = False) -> None:
                                  "business" if rng.random() < 0.1 else "residential"])
         timings = []
         for attempt in ("first", "again"):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             started = time.perf_counter()
-            out = cli(env, "import-disconnects", str(path), "--carrier", creds["id"])
+            out, peak = cli_with_peak(env, "import-disconnects", str(path), "--carrier", creds["id"])
             timings.append(time.perf_counter() - started)
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            print(f"  {attempt}: {timings[-1]:.1f} s, peak RSS of the import process {max(peak, before) / 1024:.0f} MiB;"
+            print(f"  {attempt}: {timings[-1]:.1f} s, peak RSS of the import process {peak:.0f} MiB;"
                   f" {out.strip().splitlines()[-1]}", flush=True)
         raw = Raw(env)
         raw_seconds = raw_import_baseline(raw, rows)
@@ -561,28 +597,41 @@ def bench_import(engine: str, rows: int, mixed: bool = False) -> None:
            f"first {timings[0]:.1f} s, re-import {timings[1]:.1f} s, raw {raw_seconds:.1f} s")
 
 
+def ascending_ids(count: int) -> list[uuid.UUID]:
+    """UUIDv7-like ids, each above every id made before it (as Heirline's own: app/storage/ids.py); random
+    UUIDv4 ids would land all over the primary-key indexes the import has just filled."""
+    base = time.time_ns() // 1_000_000 << 80 | 0x7000 << 64 | 0x8 << 60
+    return [uuid.UUID(int=base | i) for i in range(count)]
+
+
 def raw_import_baseline(raw: Raw, rows: int) -> float:
-    """The rows the import writes for numbers never seen (number, tenure, case, event; one audit entry
-    per 10,000), with executemany in 20,000-row transactions, keys in ascending order."""
+    """The rows the import writes for numbers never seen, as it writes them: per 10,000 numbers
+    (imports.BATCH) one transaction with the numbers, their tenures, cases and events, then one audit
+    entry (on PostgreSQL by COPY, as the import does); every key (ids, numbers, event keys) in ascending
+    order and above those already written, as the import's time-ordered ids and sorted rows are."""
     now = dt.datetime.now(dt.timezone.utc)
     carrier = raw.fetch("SELECT id FROM carrier LIMIT 1")[0][0]
-    phones, tenures, cases = (sorted(uuid.uuid4() for _ in range(rows)) for _ in range(3))
+    carrier = carrier if isinstance(carrier, uuid.UUID) else uuid.UUID(carrier)
+    phones, tenures, cases, events = (ascending_ids(rows) for _ in range(4))
     keys = sorted(f"raw:{uuid.uuid4().hex}" for _ in range(rows))
+    batch = 10_000
     started = time.perf_counter()
-    raw.executemany("INSERT INTO phone_number (id, e164, region, carrier, created_at) VALUES (?, ?, 'CN', ?, ?)",
-                    [(p, f"+86134{i:08d}", carrier, now) for i, p in enumerate(phones)])
-    raw.executemany("INSERT INTO tenure (id, number, seq, status, started_at, ended_at) VALUES (?, ?, 1,"
-                    " 'disconnected', ?, NULL)", [(t, p, now) for t, p in zip(tenures, phones)])
-    raw.executemany("INSERT INTO release_case (id, number, tenure, carrier, reason, jurisdiction, line_class,"
-                    " disconnected_at, earliest_clear_at, notify_at, status, opened_at, notices_at) VALUES (?, ?, ?, ?,"
-                    " 'voluntary', 'CN', 'residential', ?, ?, ?, 'open', ?, ?)",
-                    [(c, p, t, carrier, now, now, now, now, now) for c, p, t in zip(cases, phones, tenures)])
-    raw.executemany("INSERT INTO number_event (id, carrier, webhook_id, type, e164, received_at, answer) VALUES (?, ?,"
-                    " ?, 'number.disconnected', ?, ?, '{}')",
-                    [(uuid.uuid4(), carrier, key, f"+86134{i:08d}", now) for i, key in enumerate(keys)])
-    raw.executemany("INSERT INTO audit_event (seq, at, actor, action, subject, owner_id, detail, prev_hash, hash)"
-                    " VALUES (?, ?, 'carrier', 'case:open_many', '', NULL, '{}', '0', '0')",
-                    [(20_000_000 + i, now) for i in range(0, rows, 10_000)])
+    for start in range(0, rows, batch):
+        part = range(start, min(rows, start + batch))
+        raw.write_together([
+            ("phone_number", ("id", "e164", "region", "carrier", "created_at"),
+             [(phones[i], f"+86134{i:08d}", "CN", carrier, now) for i in part]),
+            ("tenure", ("id", "number", "seq", "status", "started_at", "ended_at"),
+             [(tenures[i], phones[i], 1, "disconnected", now, None) for i in part]),
+            ("release_case", ("id", "number", "tenure", "carrier", "reason", "jurisdiction", "line_class",
+                              "disconnected_at", "earliest_clear_at", "notify_at", "status", "opened_at", "notices_at"),
+             [(cases[i], phones[i], tenures[i], carrier, "voluntary", "CN", "residential", now, now, now, "open", now, now)
+              for i in part]),
+            ("number_event", ("id", "carrier", "webhook_id", "type", "e164", "received_at", "answer"),
+             [(events[i], carrier, keys[i], "number.disconnected", f"+86134{i:08d}", now, "{}") for i in part]),
+            ("audit_event", ("seq", "at", "actor", "action", "subject", "detail", "prev_hash", "hash"),
+             [(20_000_000 + start, now, "carrier", "case:open_many", "", "{}", "0", "0")]),
+        ])
     return time.perf_counter() - started
 
 
