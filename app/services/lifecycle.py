@@ -520,7 +520,7 @@ async def _open_first_cases_retrying(plan: _FirstCases) -> dict[int, dict]:
     for attempt in range(RETRIES):
         try:
             async with write_transaction():
-                return await _open_first_cases(plan)
+                return await _open_first_cases(plan, check=attempt > 0)
         except (Conflict, Contention):
             if attempt == RETRIES - 1:
                 raise
@@ -601,14 +601,16 @@ async def _known_numbers(e164s: list[str]) -> set[str]:
     return known
 
 
-async def _open_first_cases(plan: _FirstCases) -> dict[int, dict]:
+async def _open_first_cases(plan: _FirstCases, *, check: bool) -> dict[int, dict]:
     """Inside a write transaction: write the planned first cases, each event's answer by position.
 
-    A number some other writer created since the plan is left out (to :func:`apply`); one created
-    between this check and the insert (PostgreSQL) is a Conflict, and the batch is tried again.
+    A number some other writer created since the plan (a hook event, another import) makes the
+    numbers' unique index refuse the batch (Conflict), which rolls back whole; tried again with
+    ``check``, the numbers that now exist are left out (to :func:`apply`). Checking every batch
+    first instead would read back each of its numbers, for a race that seldom happens.
     """
     moment = plan.moment
-    appeared = await _known_numbers([n["e164"] for n in plan.numbers])
+    appeared = await _known_numbers([n["e164"] for n in plan.numbers]) if check else set()
     keep = [k for k, number in enumerate(plan.numbers) if number["e164"] not in appeared]
     if not keep:
         return {}

@@ -103,9 +103,10 @@ async def test_known_numbers_and_numbers_named_twice_take_the_general_path(clien
 
 @pytest.mark.parametrize("blind_checks", [0, 1])
 async def test_a_number_another_writer_created_meanwhile_goes_the_general_path(client, db, monkeypatch, blind_checks):
-    """The plan is made outside the transaction, so another writer may create one of its numbers before the
-    transaction starts (the check inside catches it) or, on PostgreSQL, even after that check (the insert
-    then conflicts, the batch rolls back whole and is tried again): both end on the general path."""
+    """The plan is made outside the transaction, so another writer may create one of its numbers before
+    the batch is written: the numbers' unique index refuses the batch, which rolls back whole and is tried
+    again with a check of its numbers (on PostgreSQL one may appear even after that check: the same
+    again). Every way ends on the general path for that number."""
     carrier = await make_carrier()
     assert (await send_event(client, carrier, "number.suspended", "+8613700137000")).status_code == 202
     real_read, lookups = lifecycle.read_rows, []
@@ -120,16 +121,18 @@ async def test_a_number_another_writer_created_meanwhile_goes_the_general_path(c
 
     real_open, attempts = lifecycle._open_first_cases, []
 
-    async def counted(plan):
-        attempts.append(len(plan.numbers))
-        return await real_open(plan)
+    async def counted(plan, *, check):
+        attempts.append((len(plan.numbers), check))
+        return await real_open(plan, check=check)
 
     monkeypatch.setattr(lifecycle, "read_rows", blind)
     monkeypatch.setattr(lifecycle, "_open_first_cases", counted)
     summary = await import_rows(carrier, [f"+8613700137000,{WHEN},voluntary,,residential",
                                           f"+8613600136000,{WHEN},voluntary,,residential"])
     assert (summary.applied, summary.rejected_count) == (2, 0)
-    assert attempts == [2] * (blind_checks + 1)  # both planned as new; a conflict made it try again
+    # both planned as new, written unchecked first; each conflict made it try again, checking
+    assert attempts == [(2, False)] + [(2, True)] * (blind_checks + 1)
+    assert len(lookups) == 2 + blind_checks  # the plan's, then one per checked attempt
     # nothing of a rolled-back attempt is left: one case each, the suspended number's from its own tenure
     assert await ReleaseCase.count() == 2 and await PhoneNumber.count() == 2
     assert await Tenure.count().where(Tenure.number.e164 == "+8613700137000") == 1
