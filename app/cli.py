@@ -226,7 +226,7 @@ def import_disconnects(file: str, carrier_id: str) -> None:
             def advance(rows: int, total: int | None) -> None:  # reading (no total yet), then importing
                 progress.update(task, completed=rows, total=total, description="reading" if total is None else "importing")
 
-            with imports.collecting_less():
+            with imports.without_collector():  # this process only imports
                 return await imports.import_disconnections(carrier, fh, advance)
 
     try:

@@ -7,6 +7,7 @@ rules of :mod:`app.domain.release` for every decision, and one transaction for t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -30,7 +31,16 @@ from app.notify.base import Message
 from app.services import notices
 from app.services import legacy_alerts
 from app.services.legacy import legacy_rules_status, open_for_carrier_deaths
-from app.storage.engine import any_of, insert_rows, lock_numbers, read_rows, where_in, write_transaction
+from app.storage.engine import (
+    PreparedInsert,
+    any_of,
+    insert_rows,
+    lock_numbers,
+    prepare_insert,
+    read_rows,
+    where_in,
+    write_transaction,
+)
 from app.storage.ids import new_id, new_id_texts
 from app.storage.tables import (
     Carrier,
@@ -487,21 +497,41 @@ LOOKUP = 5000  # keys per lookup statement (SQLite allows 32,766 variables, Post
 Id = uuid.UUID | str  # the bulk path writes ids as text (see new_id_texts)
 
 
+@dataclass
+class BulkPlan:
+    """A batch of a file's events as :func:`plan_bulk` made it ready for :func:`apply_planned`."""
+
+    carrier: dict
+    events: list[EventInput]
+    first: _FirstCases | None
+
+
 async def apply_bulk(carrier: dict, events: list[EventInput]) -> list[Outcome]:
     """A file's worth of events (the bulk import), each event's outcome in order.
 
     Most rows of a carrier's monthly file disconnect numbers the registry has never seen: no holder,
-    no owner, no bindings. Those open their cases set-wise: planned outside any transaction
-    (:func:`_plan_first_cases`), then written with a handful of statements in one short transaction
-    (:func:`_open_first_cases`). Every other event (a known number, a number named twice in the batch,
-    any other event type) goes through :func:`apply` in batches of 1,000, in file order. Both take
-    their decisions from :mod:`app.domain.release`.
+    no owner, no bindings. Those open their cases set-wise: planned outside any transaction, their
+    rows and statements built there (:func:`plan_bulk`), then written with a handful of statements in
+    one short transaction (:func:`apply_planned`). Every other event (a known number, a number named
+    twice in the batch, any other event type) goes through :func:`apply` in batches of 1,000, in file
+    order. Both take their decisions from :mod:`app.domain.release`.
     """
-    outcomes: list[Outcome | None] = [None] * len(events)
+    return await apply_planned(await plan_bulk(carrier, events))
+
+
+async def plan_bulk(carrier: dict, events: list[EventInput]) -> BulkPlan:
+    """The first half of :func:`apply_bulk`, outside any transaction: the import plans a batch while
+    the one before it is written. A plan that a write since has made stale (a number it took for new
+    now exists) costs a retry, not a wrong row: see :func:`_open_first_cases`."""
     named = Counter(e.number.e164 for e in events)
     first = [(i, e) for i, e in enumerate(events) if e.type is NumberEvent.DISCONNECTED and named[e.number.e164] == 1]
-    if first:
-        plan = await _plan_first_cases(carrier, first, now())
+    return BulkPlan(carrier, events, await _plan_first_cases(carrier, first, now()) if first else None)
+
+
+async def apply_planned(bulk: BulkPlan) -> list[Outcome]:
+    """The second half of :func:`apply_bulk`: the planned first cases written, then every other event."""
+    outcomes: list[Outcome | None] = [None] * len(bulk.events)
+    if (plan := bulk.first) is not None:
         for i in plan.duplicates:
             outcomes[i] = Outcome("duplicate")
         for i, answer in (await _open_first_cases_retrying(plan)).items():
@@ -509,7 +539,7 @@ async def apply_bulk(carrier: dict, events: list[EventInput]) -> list[Outcome]:
     rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
     for start in range(0, len(rest), 1000):
         part = rest[start:start + 1000]
-        for i, outcome in zip(part, await apply(carrier, [events[i] for i in part]), strict=True):
+        for i, outcome in zip(part, await apply(bulk.carrier, [bulk.events[i] for i in part]), strict=True):
             outcomes[i] = outcome
     return outcomes  # type: ignore[return-value]
 
@@ -530,7 +560,8 @@ async def _open_first_cases_retrying(plan: _FirstCases) -> dict[int, dict]:
 
 @dataclass
 class _FirstCases:
-    """What :func:`_plan_first_cases` found and built: row lists aligned with ``fresh``."""
+    """What :func:`_plan_first_cases` found and built: row lists aligned with ``fresh``, and the
+    statements that write them all (``writes``)."""
 
     carrier_id: uuid.UUID
     moment: dt.datetime
@@ -541,17 +572,30 @@ class _FirstCases:
     cases: list[dict]
     holds: list[dict | None]
     answers: list[dict]
+    writes: _FirstCaseWrites | None = None
+
+
+@dataclass
+class _FirstCaseWrites:
+    """The inserts that open some of a plan's first cases (all of them, unless a retry leaves some
+    out), what the audit entry says of them, and the cases due to be told to platforms now."""
+
+    inserts: list[PreparedInsert]
+    case_ids: list[str]
+    told: list[dict]
 
 
 async def _plan_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
                             moment: dt.datetime) -> _FirstCases:
     """Outside any transaction (SQLite's one writer is not held while Python builds rows): which events
-    are duplicates, which numbers the registry has not seen, and the rows those would get.
+    are duplicates, which numbers the registry has not seen, the rows those would get, and the
+    statements that write them.
 
     Events already applied are duplicates (their numbers exist: an event row is written only with its
     number, and numbers are never deleted once used). Numbers not in the registry get the number, a
     first tenure, the release case, any hold and the event row. Each distinct (jurisdiction, reason,
-    line class, times) is timed once by :func:`app.domain.release.release_timing`.
+    line class, times) is timed once by :func:`app.domain.release.release_timing`. The event loop is
+    let go every thousand rows, for the batch being written meanwhile.
     """
     carrier_id = carrier["id"]
     e164s = sorted(e.number.e164 for _, e in events)
@@ -569,7 +613,7 @@ async def _plan_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
     timed: dict[tuple, tuple[rules.ReleaseTiming, dict]] = {}
     plan = _FirstCases(carrier_id, moment, duplicates, fresh, [], [], [], [], [])
     ids = zip(new_id_texts(len(fresh)), new_id_texts(len(fresh)), new_id_texts(len(fresh)))
-    for (_, event), (number_id, tenure_id, case_id) in zip(fresh, ids):
+    for done, ((_, event), (number_id, tenure_id, case_id)) in enumerate(zip(fresh, ids), 1):
         moments = (event.jurisdiction, event.reason, event.line_class, event.occurred_at, event.aging_ends_at)
         if (found := timed.get(moments)) is None:
             timing = rules.release_timing(*moments)
@@ -588,7 +632,32 @@ async def _plan_first_cases(carrier: dict, events: list[tuple[int, EventInput]],
         plan.cases.append(case)
         plan.holds.append(_hold_row(number_id, carrier_id, event, timing, moment) if timing.blocked_until else None)
         plan.answers.append({"case_id": case_id, **answer})
+        if done % 1000 == 0:
+            await asyncio.sleep(0)
+    plan.writes = await _first_case_writes(plan, range(len(fresh)))
     return plan
+
+
+async def _first_case_writes(plan: _FirstCases, keep: Sequence[int]) -> _FirstCaseWrites:
+    """The inserts for the plan's first cases at positions ``keep``: its numbers, tenures, cases and
+    holds in the order of their numbers, its events in the order of their keys (the (carrier,
+    webhook_id) index in order)."""
+    moment, inserts = plan.moment, []
+    for table, rows in ((PhoneNumber, plan.numbers), (Tenure, plan.tenures), (ReleaseCase, plan.cases)):
+        inserts.append(prepare_insert(table, [rows[k] for k in keep]))
+        await asyncio.sleep(0)
+    inserts.append(prepare_insert(NumberHold, [hold for k in keep if (hold := plan.holds[k]) is not None]))
+    event_rows = []
+    by_key = sorted(keep, key=lambda k: plan.fresh[k][1].key)
+    for k, event_id in zip(by_key, new_id_texts(len(by_key))):
+        event = plan.fresh[k][1]
+        event_rows.append(dict(id=event_id, carrier=plan.carrier_id, webhook_id=event.key, type=event.type.value,
+                               e164=event.number.e164, received_at=moment, answer=_dump(plan.answers[k])))
+    inserts.append(prepare_insert(NumberEventRow, event_rows))
+    told = [dict(id=case["id"], reason=case["reason"], disconnected_at=case["disconnected_at"],
+                 earliest_clear_at=case["earliest_clear_at"], e164=plan.numbers[k]["e164"])
+            for k in keep if (case := plan.cases[k])["notices_at"] is not None]
+    return _FirstCaseWrites(inserts, [plan.cases[k]["id"] for k in keep], told)
 
 
 async def _known_numbers(e164s: list[str]) -> set[str]:
@@ -606,34 +675,22 @@ async def _open_first_cases(plan: _FirstCases, *, check: bool) -> dict[int, dict
 
     A number some other writer created since the plan (a hook event, another import) makes the
     numbers' unique index refuse the batch (Conflict), which rolls back whole; tried again with
-    ``check``, the numbers that now exist are left out (to :func:`apply`). Checking every batch
-    first instead would read back each of its numbers, for a race that seldom happens.
+    ``check``, the numbers that now exist are left out (to :func:`apply`) and the inserts built again
+    for the rest. Checking every batch first instead would read back each of its numbers, for a race
+    that seldom happens.
     """
-    moment = plan.moment
     appeared = await _known_numbers([n["e164"] for n in plan.numbers]) if check else set()
     keep = [k for k, number in enumerate(plan.numbers) if number["e164"] not in appeared]
     if not keep:
         return {}
-    numbers, tenures, cases = ([rows[k] for k in keep] for rows in (plan.numbers, plan.tenures, plan.cases))
-    await insert_rows(PhoneNumber, numbers)
-    await insert_rows(Tenure, tenures)
-    await insert_rows(ReleaseCase, cases)
-    await insert_rows(NumberHold, [hold for k in keep if (hold := plan.holds[k]) is not None])
-    event_rows = []
-    by_key = sorted(keep, key=lambda k: plan.fresh[k][1].key)  # the (carrier, webhook_id) index in order
-    for k, event_id in zip(by_key, new_id_texts(len(by_key))):
-        event = plan.fresh[k][1]
-        event_rows.append(dict(id=event_id, carrier=plan.carrier_id, webhook_id=event.key, type=event.type.value,
-                               e164=event.number.e164, received_at=moment, answer=_dump(plan.answers[k])))
-    await insert_rows(NumberEventRow, event_rows)
+    writes = await _first_case_writes(plan, keep) if appeared or plan.writes is None else plan.writes
+    for insert in writes.inserts:
+        await insert.write()
     await audit.record_many([audit.Entry(
-        "case:open_many", f"carrier:{plan.carrier_id}", f"{len(cases)} numbers", None,
-        {"cases": len(cases), "source": "bulk import",
-         "case_ids_sha256": hashlib.sha256("\n".join(sorted(c["id"] for c in cases)).encode()).hexdigest()})])
-    await notices.write_for_new_cases([
-        dict(id=case["id"], reason=case["reason"], disconnected_at=case["disconnected_at"],
-             earliest_clear_at=case["earliest_clear_at"], e164=number["e164"])
-        for case, number in zip(cases, numbers, strict=True) if case["notices_at"] is not None], moment)
+        "case:open_many", f"carrier:{plan.carrier_id}", f"{len(keep)} numbers", None,
+        {"cases": len(keep), "source": "bulk import",
+         "case_ids_sha256": hashlib.sha256("\n".join(sorted(writes.case_ids)).encode()).hexdigest()})])
+    await notices.write_for_new_cases(writes.told, plan.moment)
     return {plan.fresh[k][0]: plan.answers[k] for k in keep}
 
 

@@ -18,6 +18,7 @@ import operator
 import os
 import sqlite3
 import weakref
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Sequence
 from urllib.parse import unquote, urlparse
 
@@ -358,8 +359,41 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
     The fast path for hot tables (hook ingest, bulk import, notices): no Piccolo row objects, one
     prepared statement. Columns a row leaves out take the Piccolo column default.
     """
+    await prepare_insert(table, rows, chunk, on_conflict_ignore).write()
+
+
+@dataclass
+class PreparedInsert:
+    """An :func:`insert_rows` made ready outside any transaction: the rows turned into the statement's
+    arguments (Python's work, which on SQLite would otherwise be done while the one writer is held),
+    written by :meth:`write` inside one."""
+
+    sql: str = ""
+    values: list[tuple] = field(default_factory=list)  # executemany's rows, ``chunk`` at a time
+    chunk: int = 5000
+    copy: tuple[str, list[str]] | None = None  # PostgreSQL: COPY into (table, columns)
+    arguments: tuple | None = None  # SQLite: one statement over a JSON array
+
+    async def write(self) -> None:
+        if not self.sql and self.copy is None:
+            return  # no rows
+        transaction = DB.current_transaction.get()
+        if transaction is None:
+            raise RuntimeError("insert_rows runs inside write_transaction()")
+        if self.copy is not None:
+            table, names = self.copy
+            await transaction.connection.copy_records_to_table(table, records=self.values, columns=names)
+        elif self.arguments is not None:
+            await transaction.connection.execute(self.sql, self.arguments)
+        else:
+            for start in range(0, len(self.values), self.chunk):
+                await transaction.connection.executemany(self.sql, self.values[start:start + self.chunk])
+
+
+def prepare_insert(table, rows: list[dict], chunk: int = 5000, on_conflict_ignore: bool = False) -> PreparedInsert:
+    """What :func:`insert_rows` writes, ready to be written (see :class:`PreparedInsert`)."""
     if not rows:
-        return
+        return PreparedInsert()
     # a column the rows leave out whose default is SQL (a serial key) is left to the database
     columns = [c for c in table._meta.columns
                if c._meta.name in rows[0] or not isinstance(c.get_default_value(), QueryString)]
@@ -371,7 +405,6 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
     into = f'INSERT INTO "{table._meta.tablename}" ({quoted})'
     conflict = " ON CONFLICT DO NOTHING" if on_conflict_ignore else ""  # another writer's row stays as it is
-    sql = f"{into} VALUES ({placeholders}){conflict}"
     keys = [c._meta.name for c in columns]
     makers = [(key, _default_maker(c)) for key, c in zip(keys, columns, strict=True)]
     fill = [(key, make) for key, make in makers if key not in rows[0]]
@@ -382,13 +415,9 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
         values = list(map(getter, rows))
     except KeyError:  # rows that leave out different columns
         values = [tuple(row[key] if key in row else make() for key, make in makers) for row in rows]
-    transaction = DB.current_transaction.get()
-    if transaction is None:
-        raise RuntimeError("insert_rows runs inside write_transaction()")
     if not is_sqlite() and not on_conflict_ignore and len(values) >= COPY_FROM:
         # PostgreSQL's COPY: one binary stream instead of a statement per row
-        await transaction.connection.copy_records_to_table(table._meta.tablename, records=values, columns=names)
-        return
+        return PreparedInsert(values=values, copy=(table._meta.tablename, names))
     if is_sqlite() and len(values) >= JSON_FROM and (rows_json := _json_rows(columns, values)) is not None:
         text, same = rows_json
         cells, args, at = [], [], 0
@@ -400,11 +429,9 @@ async def insert_rows(table, rows: list[dict], chunk: int = 5000, on_conflict_ig
                 cells.append(f"json_extract(value, '$[{at}]')")
                 at += 1
         # (WHERE true: SQLite's grammar needs it before an ON CONFLICT clause after a SELECT)
-        await transaction.connection.execute(f"{into} SELECT {', '.join(cells)} FROM json_each(?) WHERE true{conflict}",
-                                             (*args, text))
-        return
-    for start in range(0, len(values), chunk):
-        await transaction.connection.executemany(sql, values[start:start + chunk])
+        return PreparedInsert(f"{into} SELECT {', '.join(cells)} FROM json_each(?) WHERE true{conflict}",
+                              arguments=(*args, text))
+    return PreparedInsert(f"{into} VALUES ({placeholders}){conflict}", values, chunk)
 
 
 JSON_FROM = 500  # rows; SQLite takes them as one JSON array in one statement

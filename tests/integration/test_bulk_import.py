@@ -5,6 +5,7 @@ general path, and come out whole when another writer gets in first."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import io
 import json
@@ -209,6 +210,7 @@ async def test_a_large_file_parsed_by_a_second_process_comes_out_the_same(db, mo
 
     def pool(*args, **kwargs):
         started.append(args)
+        assert kwargs["initializer"] is gc.disable  # the parser does nothing else: no collector
         return real_pool(*args, **kwargs)
 
     monkeypatch.setattr(imports, "ProcessPoolExecutor", pool)
@@ -247,3 +249,53 @@ async def test_a_long_file_is_taken_a_run_at_a_time(db, monkeypatch):
     assert written == sorted(numbers[:3]) + sorted(numbers[3:6]) + numbers[6:]
     assert reported[-1] == (8, 8) and {total for _, total in reported[:-1]} <= {None, 8}
     assert any(total is None for _, total in reported) and any(total == 8 for _, total in reported[:-1])
+
+
+def test_a_batch_ends_after_the_last_row_of_its_last_number():
+    """A batch is planned while the one before it is written, and a plan cannot see what that write
+    is adding: a number's rows split between two batches would make the second's plan take the number
+    for new, and its batch roll back and be tried again."""
+    records = [(line, (e164, WHEN)) for line, e164 in enumerate(["+1", "+2", "+2", "+2", "+3", "+4", "+5"], 2)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(imports, "BATCH", 2)
+        batches = [[fields[0] for _, fields in batch] for batch in imports._chunks(records)]
+    assert batches == [["+1", "+2", "+2", "+2"], ["+3", "+4"], ["+5"]]
+
+
+async def test_the_next_batch_is_planned_while_one_is_written(db, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH", 2)
+    carrier = await make_carrier()
+    steps = []
+    real_plan, real_apply, real_open = lifecycle.plan_bulk, lifecycle.apply_planned, lifecycle._open_first_cases
+
+    async def plan(carrier, events):
+        steps.append(("plan", events[0].number.e164))
+        return await real_plan(carrier, events)
+
+    async def apply(bulk):
+        outcomes = await real_apply(bulk)
+        steps.append(("written", bulk.events[0].number.e164))
+        return outcomes
+
+    attempts = []
+
+    async def opened(plan, *, check):
+        attempts.append(check)
+        return await real_open(plan, check=check)
+
+    monkeypatch.setattr(lifecycle, "plan_bulk", plan)
+    monkeypatch.setattr(lifecycle, "apply_planned", apply)
+    monkeypatch.setattr(lifecycle, "_open_first_cases", opened)
+    summary = await import_rows(carrier, [
+        f"+8613700000003,{WHEN},voluntary,,residential",
+        f"+8613700000001,{WHEN},voluntary,,residential",
+        f"+8613700000002,{WHEN},voluntary,,residential",   # line 4, and ...
+        f"+8613700000002,{WHEN},fraud,,residential",       # ... line 5: a second disconnection
+        f"+8613700000004,{WHEN},voluntary,,residential",
+    ])
+    assert (summary.applied, summary.rejected_count) == (4, 1)
+    assert [line for line, _ in summary.rejected] == [5]
+    assert steps == [("plan", "+8613700000001"), ("plan", "+8613700000003"), ("written", "+8613700000001"),
+                     ("written", "+8613700000003")]
+    assert attempts == [False, False]  # no plan was stale: no batch rolled back and tried again
+    assert await ReleaseCase.count() == 4 and await PhoneNumber.count() == 4

@@ -216,6 +216,22 @@ def test_the_collector_waits_while_imports_run_and_comes_back_after_the_last():
     assert gc.get_threshold() == before
 
 
+def test_the_command_line_import_runs_without_the_collector_and_gives_it_back():
+    from app.services import imports
+
+    assert gc.isenabled()
+    with imports.without_collector():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with imports.without_collector():
+            pass
+        assert not gc.isenabled()  # as it found it
+    finally:
+        gc.enable()
+
+
 async def test_an_upload_past_the_memory_spool_goes_to_disk_and_a_bad_byte_at_its_end_applies_nothing(
         client, carrier, tmp_path, monkeypatch):
     from app.services import imports
