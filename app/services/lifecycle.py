@@ -683,7 +683,7 @@ async def _open_first_cases(plan: _FirstCases, *, check: bool) -> dict[int, dict
     keep = [k for k, number in enumerate(plan.numbers) if number["e164"] not in appeared]
     if not keep:
         return {}
-    writes = await _first_case_writes(plan, keep) if appeared or plan.writes is None else plan.writes
+    writes = plan.writes if not appeared and plan.writes is not None else await _first_case_writes(plan, keep)
     for insert in writes.inserts:
         await insert.write()
     await audit.record_many([audit.Entry(

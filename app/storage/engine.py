@@ -429,9 +429,9 @@ def prepare_insert(table, rows: list[dict], chunk: int = 5000, on_conflict_ignor
                 cells.append(f"json_extract(value, '$[{at}]')")
                 at += 1
         # (WHERE true: SQLite's grammar needs it before an ON CONFLICT clause after a SELECT)
-        return PreparedInsert(f"{into} SELECT {', '.join(cells)} FROM json_each(?) WHERE true{conflict}",
+        return PreparedInsert(sql=f"{into} SELECT {', '.join(cells)} FROM json_each(?) WHERE true{conflict}",
                               arguments=(*args, text))
-    return PreparedInsert(f"{into} VALUES ({placeholders}){conflict}", values, chunk)
+    return PreparedInsert(sql=f"{into} VALUES ({placeholders}){conflict}", values=values, chunk=chunk)  # executemany
 
 
 JSON_FROM = 500  # rows; SQLite takes them as one JSON array in one statement
