@@ -35,7 +35,7 @@ from app.storage.engine import (
     PreparedInsert,
     any_of,
     insert_rows,
-    lock_numbers,
+    locked_numbers,
     prepare_insert,
     read_rows,
     where_in,
@@ -200,12 +200,11 @@ class _Batch:
 
     async def run(self, events: list[EventInput]) -> list[Outcome]:
         e164s = sorted({e.number.e164 for e in events})
-        await self._ensure_numbers(events, e164s)
-        await lock_numbers(e164s)
+        await self._take_numbers(events, e164s)
         seen = {r["webhook_id"]: r["answer"] for r in await where_in(
             "SELECT webhook_id, answer FROM number_event WHERE carrier = {} AND webhook_id IN ({})",
             [e.key for e in events], self.carrier_id)}
-        await self._load(e164s)
+        await self._load()
         if any(e.type is NumberEvent.PORTED_OUT for e in events):
             for row in await Carrier.select(Carrier.name, Carrier.id):
                 self.carrier_by_name[row["name"]] = self.carrier_by_name[str(row["id"])] = row["id"]
@@ -236,17 +235,20 @@ class _Batch:
 
     # ---- loading
 
-    async def _ensure_numbers(self, events: list[EventInput], e164s: list[str]) -> None:
-        have = {r["e164"] for r in await where_in("SELECT e164 FROM phone_number WHERE e164 IN ({})", e164s)}
+    async def _take_numbers(self, events: list[EventInput], e164s: list[str]) -> None:
+        """The batch's numbers, those the registry has not seen added: the first carrier to report a
+        number holds it (a number whose event is rejected is removed again)."""
+        found = await where_in("SELECT id, e164, carrier FROM phone_number WHERE e164 IN ({})", e164s)
+        have = {r["e164"] for r in found}
         regions = {e.number.e164: e.number.region for e in events}
-        self.inserted = {e for e in e164s if e not in have}
-        # the first carrier to report a number holds it (a number whose event is rejected is removed again)
-        await insert_rows(PhoneNumber, [dict(e164=e, region=regions[e], carrier=self.carrier_id)
-                                        for e in sorted(self.inserted)], on_conflict_ignore=True)
+        added = [dict(id=new_id(), e164=e, region=regions[e], carrier=self.carrier_id) for e in e164s if e not in have]
+        await insert_rows(PhoneNumber, added, on_conflict_ignore=True)
+        found += [{"id": row["id"], "e164": row["e164"], "carrier": row["carrier"]} for row in added]
+        self.numbers = {r["e164"]: r for r in await locked_numbers(e164s, found)}
+        # (on PostgreSQL another transaction may have added one first: its row, not this one's, stays)
+        self.inserted = {row["e164"] for row in added if self.numbers[row["e164"]]["id"] == row["id"]}
 
-    async def _load(self, e164s: list[str]) -> None:
-        self.numbers = {r["e164"]: r for r in await where_in(
-            "SELECT id, e164, carrier FROM phone_number WHERE e164 IN ({})", e164s)}
+    async def _load(self) -> None:
         number_ids = [n["id"] for n in self.numbers.values()]
         # (each read joins what it needs: every statement holds SQLite's one writer a turn of the loop)
         self.tenures: dict[uuid.UUID, _Tenure] = {}

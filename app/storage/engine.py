@@ -339,14 +339,18 @@ async def refresh_statistics_if_stale(table: str, *, share: float = 0.1, floor: 
     return True
 
 
-async def lock_numbers(e164s: list[str]) -> None:
-    """Inside a write transaction, take the numbers' rows for this transaction (in a fixed order).
+async def locked_numbers(e164s: list[str], read: list[dict]) -> list[dict]:
+    """Inside a write transaction, the numbers' rows (``id, e164, carrier``) taken for the rest of it,
+    given those it has ``read`` and written itself.
 
-    SQLite already serialises writers; PostgreSQL locks the rows so two events for one number
-    apply one after the other.
+    SQLite already serialises writers: what this transaction read and wrote is what there is.
+    PostgreSQL locks the rows in a fixed order, so two events for one number apply one after the
+    other, and reads them under the lock (another transaction may have added or changed one since).
     """
-    if e164s and not is_sqlite():
-        await where_in("SELECT id FROM phone_number WHERE e164 IN ({}) ORDER BY e164 FOR UPDATE", e164s)
+    if is_sqlite() or not e164s:
+        return read
+    return await where_in("SELECT id, e164, carrier FROM phone_number WHERE e164 IN ({}) ORDER BY e164 FOR UPDATE",
+                          e164s)
 
 
 COPY_FROM = 50  # rows; below this a prepared executemany is as quick

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -273,6 +274,40 @@ async def test_two_different_events_for_one_number_at_once_stay_consistent(clien
     assert await ReleaseCase.count() == 1 and await ReleaseTask.count() == 4
     tenure = await Tenure.select().first()
     assert tenure["status"] == "disconnected"
+
+
+async def test_two_carriers_reporting_a_new_number_at_once_leave_it_with_the_first(carrier, other_carrier, monkeypatch,
+                                                                                   caplog):
+    """Both batches find the number new and add it; the second's row gives way to the first's (held by
+    it), its event is refused, and it neither removes the first's number nor has to start again."""
+    from app.services import carriers, lifecycle
+
+    arrived, both = [], asyncio.Event()
+    real_insert = lifecycle.insert_rows
+
+    async def insert_when_both_have_looked(table, rows, *args, **kwargs):
+        if table is PhoneNumber and rows:
+            arrived.append(rows)
+            if len(arrived) == 2:
+                both.set()
+            # PostgreSQL: both read before either inserts; SQLite lets one writer in at a time, so the first waits alone
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(both.wait(), 0.5)
+        await real_insert(table, rows, *args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "insert_rows", insert_when_both_have_looked)
+    events = [lifecycle.event_from_data(lifecycle.NumberEvent.DISCONNECTED, json.loads(event_body(
+        "number.disconnected", PHONE))["data"], f"msg_{n}", "CN", "CN") for n in range(2)]
+    reporters = [await carriers.get(c.id) for c in (carrier, other_carrier)]
+    with caplog.at_level("INFO", logger="heirline.lifecycle"):
+        outcomes = await asyncio.gather(*(lifecycle.apply(c, [e]) for c, e in zip(reporters, events)))
+    results = [o.result for [o] in outcomes]
+    assert sorted(results) == ["applied", "rejected"]
+    first = reporters[results.index("applied")]
+    [number] = await PhoneNumber.select(PhoneNumber.carrier).where(PhoneNumber.e164 == PHONE)
+    assert number["carrier"] == first["id"]
+    assert await ReleaseCase.count() == 1 and await NumberEvent.count() == 1
+    assert "concurrent writer" not in caplog.text
 
 
 async def test_suspension_alerts_the_owner_everywhere_and_unbinds_nothing(client, carrier, owner):
