@@ -452,24 +452,19 @@ def _json_rows(columns: list, values: list[tuple]) -> tuple[str, dict[int, objec
     """
     if any(isinstance(c, (Bytea, Numeric, Decimal)) for c in columns):
         return None
-    first = values[0]
-    same = {i: first[i] for i in range(len(columns)) if all(row[i] == first[i] for row in values)}
-    varying = [i for i in range(len(columns)) if i not in same]
+    # column by column, each a tuple (the transposition, the comparisons and the rows' rebuilding run in C)
+    by_column = list(zip(*values))
+    same = {i: column[0] for i, column in enumerate(by_column) if column.count(column[0]) == len(column)}
+    varying = []
+    for i, column in enumerate(by_column):
+        if i in same:
+            continue
+        if isinstance(columns[i], (Timestamptz, Timestamp)):
+            column = [None if moment is None else _sqlite_stamp(moment) for moment in column]
+        varying.append(column)
     if not varying:  # every row the same: rare, and nothing for json_each to carry
         return None
-    stamps = [at for at, i in enumerate(varying) if isinstance(columns[i], (Timestamptz, Timestamp))]
-    pick = operator.itemgetter(*varying) if len(varying) > 1 else (lambda row: (row[varying[0]],))
-    if stamps:
-        def as_text(row: tuple) -> list:
-            cells = list(pick(row))
-            for at in stamps:
-                if cells[at] is not None:
-                    cells[at] = _sqlite_stamp(cells[at])
-            return cells
-        cells = list(map(as_text, values))
-    else:
-        cells = list(map(pick, values))
-    return msgspec.json.encode(cells).decode(), same
+    return msgspec.json.encode(list(zip(*varying))).decode(), same
 
 
 def _default_maker(column) -> Callable[[], object]:

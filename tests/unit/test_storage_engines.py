@@ -185,11 +185,12 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db, monkeypatch)
     def rows(tag: str) -> list[dict]:
         return [dict(id=uuid.uuid4() if i % 2 else str(uuid.uuid4()), email=f"{tag}{i}@例子.example",
                      password_hash='quote " and \\ backslash', is_reviewer=i % 3 == 0, status="active",
-                     locale="zh", created_at=moment if i % 2 else later) for i in range(600)]
+                     locale="en" if i == 300 else "zh",  # the same at both ends, not throughout
+                     created_at=moment if i % 2 else later) for i in range(600)]
 
     def stored(found: list[dict]) -> list[tuple]:
-        return sorted((r["email"].split("@")[0][1:], r["password_hash"], r["is_reviewer"], r["created_at"])
-                      for r in found)
+        return sorted((r["email"].split("@")[0][1:], r["password_hash"], r["is_reviewer"], r["locale"],
+                       r["created_at"]) for r in found)
 
     async with write_transaction():
         await engine.insert_rows(Account, rows("b"))
