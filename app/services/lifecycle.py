@@ -243,8 +243,7 @@ class _Batch:
         regions = {e.number.e164: e.number.region for e in events}
         added = [dict(id=new_id(), e164=e, region=regions[e], carrier=self.carrier_id) for e in e164s if e not in have]
         await insert_rows(PhoneNumber, added, on_conflict_ignore=True)
-        found += [{"id": row["id"], "e164": row["e164"], "carrier": row["carrier"]} for row in added]
-        self.numbers = {r["e164"]: r for r in await locked_numbers(e164s, found)}
+        self.numbers = {r["e164"]: r for r in await locked_numbers(e164s, found + added)}
         # (on PostgreSQL another transaction may have added one first: its row, not this one's, stays)
         self.inserted = {row["e164"] for row in added if self.numbers[row["e164"]]["id"] == row["id"]}
 

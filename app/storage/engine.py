@@ -340,8 +340,8 @@ async def refresh_statistics_if_stale(table: str, *, share: float = 0.1, floor: 
 
 
 async def locked_numbers(e164s: list[str], read: list[dict]) -> list[dict]:
-    """Inside a write transaction, the numbers' rows (``id, e164, carrier``) taken for the rest of it,
-    given those it has ``read`` and written itself.
+    """Inside a write transaction, the numbers' rows (at least ``id, e164, carrier``) taken for the rest
+    of it, given those it has ``read`` and written itself.
 
     SQLite already serialises writers: what this transaction read and wrote is what there is.
     PostgreSQL locks the rows in a fixed order, so two events for one number apply one after the
