@@ -38,6 +38,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from app.domain.numbers import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -840,6 +844,23 @@ def bench_memory(engine: str, numbers: int) -> None:
 
 # ---------------------------------------------------------------- entry point
 
+def machine_speed(seconds: float = 1.0) -> str:
+    """Two one-core gauges of this (shared, drifting) machine, so that figures from different hours can
+    be compared: RSA-2048 signatures per second (what the fan-out signs with) and phone-number checks
+    per second (the import's parser). Both swing by 2-4x between hours of the same virtual machine."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rates = []
+    for work in (lambda i: key.sign(b"heirline", padding.PKCS1v15(), hashes.SHA256()),
+                 lambda i: normalize(f"+86135{i:08d}")):
+        done, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            for _ in range(20):
+                work(done)
+                done += 1
+        rates.append(done / elapsed)
+    return f"{rates[0]:,.0f} RSA-2048 signatures/s, {rates[1]:,.0f} phone-number checks/s (one core each)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workload", choices=["ingest", "import", "clearance", "fanout", "memory", "all"])
@@ -864,6 +885,7 @@ def main() -> None:
     SECONDS[0] = args.seconds
     print(f"Heirline benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"SQLite {sqlite3.sqlite_version}", flush=True)
+    print(f"  machine speed at the start: {machine_speed()}", flush=True)
     for engine in engines:
         ENGINE[0] = engine
         for _ in range(args.repeat):
@@ -877,6 +899,7 @@ def main() -> None:
                 bench_fanout(engine, 500, 20, args.fanout_workers, args.delivered)
             if args.workload in ("memory", "all"):
                 bench_memory(engine, max(args.numbers))
+    print(f"\nmachine speed at the end: {machine_speed()}", flush=True)
     if args.repeat > 1:
         print(f"\nMedians of {args.repeat} runs")
         for name, runs in RESULTS.items():
