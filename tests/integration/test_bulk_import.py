@@ -230,6 +230,15 @@ async def test_a_large_file_parsed_by_a_second_process_comes_out_the_same(db, mo
     assert (again.applied, again.duplicates, again.rejected_count) == (0, 8, 3)
 
 
+def test_an_event_crosses_from_the_parser_process_whole():
+    """What the parser process sends back (plain values) makes the same event again, every field of it."""
+    data = {"phone_number": "+8613700000009", "disconnected_at": WHEN, "reason": "fraud", "aging_ends_at": LATER,
+            "line_class": "business", "jurisdiction": "hk", "subscriber_ref": "S-1", "carrier_case_id": "C-9"}
+    event = lifecycle.event_from_data(lifecycle.NumberEvent.DISCONNECTED, data, "import:+8613700000009:ab", "CN", "CN")
+    assert event.aging_ends_at and event.subscriber_ref and event.carrier_case_id and event.jurisdiction == "HK"
+    assert imports._unwire(imports._wire(7, event)) == (7, event)
+
+
 async def test_a_long_file_is_taken_a_run_at_a_time(db, monkeypatch):
     """Memory stays bounded: RUN records are read, sorted and applied before the next are read; runs
     apply in file order, and the progress knows the file's length once its last run is read."""
