@@ -23,7 +23,7 @@ from app.web.auth import (
     stepped_up_page_principal,
 )
 from app.web import login_cookie
-from app.web.pages import _error_text, _safe_next, lang_of, page, session_cookie
+from app.web.pages import CodeForm, _error_text, _safe_next, lang_of, page, session_cookie
 
 PENDING_ACCOUNT_COOKIE = "heirline_account_login"
 
@@ -35,11 +35,6 @@ class PasswordForm(Struct):
 class AccountLoginForm(Struct):
     email: str = ""
     password: str = ""
-    next: str = ""
-
-
-class CodeForm(Struct):
-    code: str = ""
     next: str = ""
 
 

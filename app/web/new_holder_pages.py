@@ -17,11 +17,7 @@ from app.services import accounts, codes, new_holders
 from app.services.accounts import Principal
 from app.settings import get_settings
 from app.web.auth import SESSION_COOKIE, client_of, new_holder_page_principal
-from app.web.pages import _error_text, lang_of, page, session_cookie
-
-
-class PhoneForm(Struct):
-    phone_number: str = ""
+from app.web.pages import PhoneForm, _error_text, lang_of, page, session_cookie
 
 
 class CodeForm(Struct):
