@@ -133,7 +133,7 @@ class CarrierApi(Controller):
 
     @get("/numbers/{e164:str}/clearance", summary="Is this number clear to reassign?")
     async def one(self, e164: FromPath[str], carrier: NamedDependency[dict]) -> ClearanceAnswer:
-        [result] = await clearance.answer(carrier["id"], [e164], get_settings().default_region)
+        result = await clearance.answer_one(carrier["id"], e164, get_settings().default_region)
         if "error" in result:
             raise AccessDenied(result["error"]["detail"])
         return msgspec.convert(result, ClearanceAnswer)

@@ -4,6 +4,9 @@ Each caller still waits until its own item is committed (a request is answered o
 work), but a burst costs one transaction, one writer lock and one commit per group instead of per
 item. SQLite has one writer at a time and PostgreSQL's hash-chained appends serialize on a lock, so
 under load this is what lets the throughput grow with the load instead of queueing on that lock.
+
+Reads that many requests ask at once are gathered the same way (clearance lookups: the numbers asked
+while the previous statement ran are read by the next one, together).
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
+import json
 import subprocess
 import sys
 
@@ -132,6 +134,54 @@ async def test_clearance_needs_a_carrier_token_and_respects_holders(client, carr
                                  json={"phone_numbers": [PHONE]})).json()["results"]
     assert results[0]["error"]["err"] == "access_denied" and "status" not in results[0]
     assert (await client.get("/v1/numbers/not-a-number/clearance", headers=bearer(carrier))).status_code == 400
+
+
+async def test_lookups_asked_at_once_are_read_together_and_each_answered_as_if_alone(
+        client, carrier, monkeypatch):
+    from app.errors import InvalidNumber
+    from app.services import clearance as service
+
+    other = await make_carrier("Other Carrier Test", "CN")
+    await send_event(client, carrier, "number.disconnected", PHONE, disconnected_at=days_ago(100))  # clear
+    await send_event(client, carrier, "number.disconnected", "+8613900139000", disconnected_at=days_ago(100))
+    await send_event(client, carrier, "number.disconnected", "+8613700137000", disconnected_at=days_ago(10))
+    await send_event(client, other, "number.suspended", "+8613600136000")  # held by the other carrier
+    mine, theirs = carrier.id, other.id
+    asked = [(mine, PHONE), (mine, "13900139000"), (mine, "+8613700137000"), (mine, "+8613600136000"),
+             (mine, "+8613500135000"), (mine, "+8612345678"), (mine, "not-a-number"),  # unknown, two invalid
+             (theirs, "+8613600136000"), (theirs, PHONE), (mine, PHONE)]
+
+    def outcome(answer):
+        if isinstance(answer, InvalidNumber):
+            return "refused", str(answer)
+        return {key: value for key, value in answer.items() if key != "as_of"}
+
+    reads = []
+    real_read = service.read_rows
+
+    async def counted(sql, *args):
+        reads.append(args)
+        return await real_read(sql, *args)
+
+    monkeypatch.setattr(service, "read_rows", counted)
+    audited = await AuditEvent.count()
+    together = await asyncio.gather(*(service.answer_one(who, phone, "CN") for who, phone in asked),
+                                    return_exceptions=True)
+    assert len(reads) == 2  # one read per carrier among them, not one per lookup
+    entries = (await AuditEvent.select(AuditEvent.action, AuditEvent.actor, AuditEvent.detail).order_by(
+        AuditEvent.seq))[audited:]
+    assert [(e["action"], e["actor"], json.loads(e["detail"])["count"]) for e in entries] == [
+        ("clearance:clear", f"carrier:{mine}", 2)]  # the two clear numbers this carrier was told of, in one entry
+
+    alone = []
+    for who, phone in asked:
+        try:
+            alone.append((await service.answer(who, [phone], "CN"))[0])
+        except InvalidNumber as refused:
+            alone.append(refused)
+    assert [outcome(a) for a in together] == [outcome(a) for a in alone]
+    assert [a.get("status", "error" in a and "held") if isinstance(a, dict) else "refused" for a in together] == [
+        "clear", "clear", "pending", "held", "unknown", "refused", "refused", "pending", "held", "clear"]
 
 
 # ---------------------------------------------------------------- bulk import
