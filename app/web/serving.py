@@ -6,7 +6,8 @@ pool, a load generator) often has them all on one worker while the other idles. 
 sixteen connections of clearance batches, all on one of two workers, half the machine unused. On Linux
 each worker here binds its own socket to the port with ``SO_REUSEPORT``, and the kernel spreads new
 connections across the workers by their addresses. The parent starts the workers, starts another when
-one dies, and on SIGTERM or SIGINT stops them all (each finishes the requests it has).
+one dies, and on SIGTERM or SIGINT stops them all (each finishes the requests it has); a worker whose
+parent dies stops on its own.
 
 ``SO_REUSEPORT`` would let a second Heirline started by the same user on the same port share it; the
 parent refuses to start when something already answers on the port.
@@ -80,10 +81,23 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def _worker(config: uvicorn.Config, ready) -> None:
-    """A worker process: its own socket, then uvicorn's server on it."""
+def _worker(config: uvicorn.Config, ready, parent: int) -> None:
+    """A worker process: its own socket, then uvicorn's server on it, until it is told to stop or its
+    parent is gone."""
     config.configure_logging()
-    _Server(config, ready).run(sockets=[listener(config.host, config.port)])
+    server = _Server(config, ready)
+    threading.Thread(target=_stop_with_parent, args=(server, parent), name="parent-watch", daemon=True).start()
+    server.run(sockets=[listener(config.host, config.port)])
+
+
+def _stop_with_parent(server: uvicorn.Server, parent: int, every: float = 0.5) -> None:
+    """Stop the worker (finishing the requests it has) once its parent has died without stopping it (killed,
+    or out of memory): a worker left behind would go on answering, with the old code, on a port that a
+    new ``heirline serve`` then refuses to share."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    log.warning("the server's parent process %d is gone; worker %d stopping", parent, os.getpid())
+    server.should_exit = True
 
 
 class Workers:
@@ -128,7 +142,7 @@ class Workers:
 
     def _start(self) -> tuple[multiprocessing.process.BaseProcess, object]:
         ready = self.context.Event()
-        process = self.context.Process(target=_worker, args=(self.config, ready), name="heirline-worker")
+        process = self.context.Process(target=_worker, args=(self.config, ready, os.getpid()), name="heirline-worker")
         process.start()
         return process, ready
 

@@ -5,6 +5,7 @@ holds, or an application that cannot start, stops the command with an error."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -90,9 +91,11 @@ def served(cli_env, tmp_path):
     server = Served(cli_env, tmp_path / "server.log")
     yield server
     if server.process.poll() is None:
+        workers = workers_of(server.process.pid)  # before the parent goes: then they are no longer its children
         server.process.kill()
-        for worker in workers_of(server.process.pid):
-            os.kill(worker, signal.SIGKILL)
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
         server.process.wait()
 
 
@@ -132,6 +135,24 @@ def test_a_worker_that_dies_is_replaced_and_sigterm_stops_all(served):
     for worker in workers:
         assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text()
     assert "starting another" in served.log.read_text()
+
+
+def test_workers_stop_when_their_parent_is_killed(served):
+    listening = served.wait_for(2)
+    served.process.kill()  # no SIGTERM for the workers: the parent dies as the OOM killer would kill it
+    served.process.wait()
+    try:
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{worker}").exists() and "zombie" not in Path(f"/proc/{worker}/status").read_text()
+                  for worker in listening):
+            assert time.monotonic() < deadline, f"workers outlived their parent:\n{served.log.read_text()[-3000:]}"
+            time.sleep(0.2)
+        assert not tcp_inodes(served.port, LISTEN)  # the port is free for the next server
+        assert "parent process" in served.log.read_text() and "is gone" in served.log.read_text()
+    finally:
+        for worker in listening:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
 
 
 def test_a_port_another_program_holds_fails_at_once(cli_env, tmp_path):
