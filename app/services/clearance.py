@@ -1,5 +1,5 @@
-"""Clearance: may a carrier reissue these numbers now? One indexed read per batch on the fast read
-path, the rules in the domain."""
+"""Clearance: may a carrier reissue these numbers now? One indexed read per batch, or per group of
+single lookups asked at once, on the fast read path; the rules in the domain."""
 
 from __future__ import annotations
 
