@@ -6,8 +6,9 @@ the rows write (the numbers, their events' keys, which lead with the number) the
 instead of at random pages, which at a million rows halves the database's work. Rows are parsed and
 checked one by one (bad rows are reported by line number and do not stop the good ones; a large
 file's by a second process) and applied 10,000 at a time by
-:func:`app.services.lifecycle.apply_bulk`: a batch is written while the next one is planned (its rows
-and statements built, on SQLite without holding the one writer) and the one after that parsed.
+:func:`app.services.lifecycle.plan_bulk` and ``apply_planned``: a batch is written while the next one
+is planned (its rows and statements built, on SQLite without holding the one writer) and the one after
+that parsed.
 """
 
 from __future__ import annotations

@@ -507,30 +507,25 @@ class BulkPlan:
     first: _FirstCases | None
 
 
-async def apply_bulk(carrier: dict, events: list[EventInput]) -> list[Outcome]:
-    """A file's worth of events (the bulk import), each event's outcome in order.
+async def plan_bulk(carrier: dict, events: list[EventInput]) -> BulkPlan:
+    """A file's worth of events (the bulk import), planned outside any transaction; :func:`apply_planned`
+    writes the plan and answers each event's outcome in order. The import plans a batch while the one
+    before it is written.
 
     Most rows of a carrier's monthly file disconnect numbers the registry has never seen: no holder,
-    no owner, no bindings. Those open their cases set-wise: planned outside any transaction, their
-    rows and statements built there (:func:`plan_bulk`), then written with a handful of statements in
-    one short transaction (:func:`apply_planned`). Every other event (a known number, a number named
-    twice in the batch, any other event type) goes through :func:`apply` in batches of 1,000, in file
-    order. Both take their decisions from :mod:`app.domain.release`.
-    """
-    return await apply_planned(await plan_bulk(carrier, events))
-
-
-async def plan_bulk(carrier: dict, events: list[EventInput]) -> BulkPlan:
-    """The first half of :func:`apply_bulk`, outside any transaction: the import plans a batch while
-    the one before it is written. A plan that a write since has made stale (a number it took for new
-    now exists) costs a retry, not a wrong row: see :func:`_open_first_cases`."""
+    no owner, no bindings. Those open their cases set-wise: their rows and statements built here, then
+    written with a handful of statements in one short transaction. Every other event (a known number, a
+    number named twice in the batch, any other event type) goes through :func:`apply` in batches of
+    1,000, in file order. Both take their decisions from :mod:`app.domain.release`. A plan that a write
+    since has made stale (a number it took for new now exists) costs a retry, not a wrong row: see
+    :func:`_open_first_cases`."""
     named = Counter(e.number.e164 for e in events)
     first = [(i, e) for i, e in enumerate(events) if e.type is NumberEvent.DISCONNECTED and named[e.number.e164] == 1]
     return BulkPlan(carrier, events, await _plan_first_cases(carrier, first, now()) if first else None)
 
 
 async def apply_planned(bulk: BulkPlan) -> list[Outcome]:
-    """The second half of :func:`apply_bulk`: the planned first cases written, then every other event."""
+    """The second half of :func:`plan_bulk`: the planned first cases written, then every other event."""
     outcomes: list[Outcome | None] = [None] * len(bulk.events)
     if (plan := bulk.first) is not None:
         for i in plan.duplicates:

@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app import audit
@@ -28,12 +27,6 @@ from app.storage.tables import (
 )
 
 ACTIVE_STREAMS = ("enabled", "paused")
-
-
-@dataclass(frozen=True)
-class _Target:
-    stream: dict
-    platform_id: uuid.UUID
 
 
 async def _streams_by_platform(platform_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, dict]:

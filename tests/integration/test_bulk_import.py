@@ -1,4 +1,4 @@
-"""The bulk import's set-wise path for numbers the registry has never seen (``lifecycle.apply_bulk``):
+"""The bulk import's set-wise path for numbers the registry has never seen (``lifecycle.plan_bulk``):
 it must store exactly what the carrier hook stores for the same event, leave every other row to the
 general path, and come out whole when another writer gets in first."""
 
