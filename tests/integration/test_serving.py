@@ -35,8 +35,14 @@ def tcp_inodes(port: int, state: str) -> set[str]:
 
 
 def socket_inodes(pid: int) -> set[str]:
+    """The sockets process ``pid`` holds; none once it is gone (a worker just killed can be reaped
+    between listing the server's children and reading its descriptors)."""
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return inodes
+    for fd in descriptors:
         try:
             target = os.readlink(fd)
         except OSError:
