@@ -29,8 +29,12 @@ def _task_view(status: str, action: str) -> rules.TaskView:
 async def answer(carrier_id: uuid.UUID, asked: list[str], default_region: str) -> list[dict]:
     """One answer per number asked, in order. Numbers held by another carrier get an ``error`` instead;
     a number that is not valid raises :class:`InvalidNumber` (the batch is refused whole)."""
-    found = await _look_up(carrier_id, asked, default_region)
-    for raw in asked:
+    e164s = {raw: _e164(raw, default_region) for raw in asked}
+    for raw in asked:  # refused before any read
+        if isinstance(e164s[raw], InvalidNumber):
+            raise e164s[raw]
+    found = await _look_up(carrier_id, e164s, default_region)
+    for raw in asked:  # written as E.164, never registered, and not a valid mobile number
         if isinstance(found[raw], InvalidNumber):
             raise found[raw]
     answers = [found[raw] for raw in asked]
@@ -54,7 +58,8 @@ async def _answer_together(lookups: list[tuple[uuid.UUID, str, str]]) -> list[di
         asked.setdefault((carrier_id, region), []).append(raw)
     found = {}
     for (carrier_id, region), numbers in asked.items():
-        answers = found[carrier_id, region] = await _look_up(carrier_id, numbers, region)
+        answers = found[carrier_id, region] = await _look_up(
+            carrier_id, {raw: _e164(raw, region) for raw in numbers}, region)
         await _record_clear(carrier_id, [a for a in answers.values() if not isinstance(a, InvalidNumber)])
     return [found[carrier_id, region][raw] for carrier_id, raw, region in lookups]
 
@@ -78,8 +83,10 @@ def _e164(raw: str, default_region: str) -> str | InvalidNumber:
         return refused
 
 
-async def _look_up(carrier_id: uuid.UUID, asked: list[str], default_region: str) -> dict[str, dict | InvalidNumber]:
-    """Each number asked with its answer, or the :class:`InvalidNumber` that refuses it.
+async def _look_up(carrier_id: uuid.UUID, e164s: dict[str, str | InvalidNumber],
+                   default_region: str) -> dict[str, dict | InvalidNumber]:
+    """Each number asked (as written, with its E.164 form or what refused it) with its answer, or the
+    :class:`InvalidNumber` that refuses it.
 
     One indexed read, whatever the number of numbers: each number with its current tenure's latest release
     case, the hold in force longest, and the case's tasks counted by (status, action), a row per number
@@ -88,7 +95,7 @@ async def _look_up(carrier_id: uuid.UUID, asked: list[str], default_region: str)
     found in the registry exactly as written was validated when it was registered, so only the others
     go through the full check.
     """
-    e164s = {raw: _e164(raw, default_region) for raw in asked}
+    e164s = dict(e164s)  # the caller's stays as given
     moment = now()
     unique = sorted({e164 for e164 in e164s.values() if isinstance(e164, str)})
     in_unique, unique_args = any_of("p.e164", unique)

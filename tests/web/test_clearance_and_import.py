@@ -123,6 +123,21 @@ async def test_bad_batch_queries(client, carrier, body):
     assert response.json()["detail"]
 
 
+async def test_a_batch_with_a_number_that_cannot_be_one_is_refused_before_any_read(client, carrier, monkeypatch):
+    from app.services import clearance as service
+
+    reads = []
+
+    async def counted(sql, *args):
+        reads.append(args)
+        return []
+
+    monkeypatch.setattr(service, "read_rows", counted)
+    response = await client.post("/v1/numbers/clearance:query", headers=bearer(carrier),
+                                 json={"phone_numbers": [PHONE, "12345"]})
+    assert response.status_code == 400 and reads == []
+
+
 async def test_clearance_needs_a_carrier_token_and_respects_holders(client, carrier, owner):
     assert (await client.get("/v1/numbers/%2B8613800138000/clearance")).status_code == 401
     response = await client.get("/v1/numbers/%2B8613800138000/clearance", headers=owner.headers)
