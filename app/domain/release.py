@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from app.domain.inventory import Disposition
 from app.errors import InvalidRequest, InvalidState
@@ -200,22 +201,21 @@ def parse_enum(kind: type[StrEnum], value: object, field_name: str, default: Str
 # ---------------------------------------------------------------- clearance
 
 
-@dataclass(frozen=True)
-class CaseView:
+class CaseView(NamedTuple):
+    # value objects built for every number a clearance batch reads: a named tuple is made in a third
+    # of the time a frozen dataclass takes
     id: str
     status: CaseStatus
     earliest_clear_at: dt.datetime
     blocked_until: dt.datetime | None
 
 
-@dataclass(frozen=True)
-class TaskView:
+class TaskView(NamedTuple):
     status: TaskStatus
     action: str
 
 
-@dataclass(frozen=True)
-class Clearance:
+class Clearance(NamedTuple):
     status: ClearanceStatus
     case_id: str | None
     earliest_clear_at: dt.datetime | None
@@ -226,16 +226,18 @@ class Clearance:
 
 TASK_COUNT_KEYS = ("total", "pending", "unbound", "handed_over", "memorialized", "deleted", "no_account",
                    "refused", "failed")
+# what each task status counts as; a cancelled task does not count
+_COUNTED_AS = {status: "pending" if status in OPEN_TASKS else status.value
+               for status in TaskStatus if status is not TaskStatus.CANCELLED}
 
 
 def count_tasks(tasks: list[TaskView]) -> dict[str, int]:
     counts = dict.fromkeys(TASK_COUNT_KEYS, 0)
     for task in tasks:
-        if task.status is TaskStatus.CANCELLED:
-            continue
-        counts["total"] += 1
-        key = "pending" if task.status in OPEN_TASKS else task.status.value
-        counts[key] += 1
+        key = _COUNTED_AS.get(task.status)
+        if key is not None:
+            counts["total"] += 1
+            counts[key] += 1
     return counts
 
 

@@ -31,7 +31,7 @@ from piccolo.columns.defaults.uuid import UUID4
 from piccolo.engine.base import Engine
 from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, convert_datetime_in, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, convert_datetime_in
 from piccolo.querystring import QueryString
 
 from app.errors import Conflict, Contention
@@ -179,7 +179,7 @@ async def _writer_connection() -> _KeptConnection:
     connection = aiosqlite.Connection(lambda: sqlite3.connect(**kwargs), iter_chunk_size=64)
     connection._thread.daemon = True  # an unclosed writer must not keep a finished process alive
     await connection
-    connection.row_factory = dict_factory
+    connection.row_factory = _RowsAsDicts()
     await connection.execute("PRAGMA foreign_keys = 1")
     _writers[loop] = kept = _KeptConnection(connection, path)
     return kept
@@ -483,6 +483,23 @@ def _default_maker(column) -> Callable[[], object]:
 _readers: dict[str, sqlite3.Connection] = {}
 
 
+class _RowsAsDicts:
+    """A SQLite row factory: each row a dict keyed by column name, the names taken once per statement
+    (a cursor keeps one description for all its rows), not once per row as Piccolo's ``dict_factory``
+    does: about half a microsecond a row."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple = (None, ())  # (description, names), replaced whole: safe from any thread
+
+    def __call__(self, cursor: sqlite3.Cursor, row: tuple) -> dict:
+        last = self._last
+        if cursor.description is not last[0]:
+            last = self._last = (cursor.description, tuple(column[0] for column in cursor.description))
+        return dict(zip(last[1], row))
+
+
 def _sqlite_reader() -> sqlite3.Connection:
     """One long-lived read connection per process and database file (SQLite lookups take microseconds;
     a new connection per query, as Piccolo opens outside a transaction, takes milliseconds)."""
@@ -492,7 +509,7 @@ def _sqlite_reader() -> sqlite3.Connection:
         conn = sqlite3.connect(path, detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
                                check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA query_only = 1")
-        conn.row_factory = lambda cursor, row: {c[0]: v for c, v in zip(cursor.description, row, strict=True)}
+        conn.row_factory = _RowsAsDicts()
         _readers[path] = conn
     return conn
 
