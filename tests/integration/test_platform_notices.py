@@ -469,7 +469,8 @@ async def disconnect_unregistered(client, carrier, count: int) -> None:
 
 
 async def test_a_round_signs_many_sets_each_for_its_own_notice(client, carrier):
-    """More notices than one signing batch: every SET verifies and names its own notice."""
+    """More notices than one signing batch, the batches signed on two threads at once: every SET verifies
+    and names its own notice."""
     with Receiver("ok") as push:
         await streams.add_platform("Everything App", push_url=push.url, all_subjects=True)
         await disconnect_unregistered(client, carrier, worker.SIGN_BATCH * 2 + 5)
