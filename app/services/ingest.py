@@ -7,7 +7,7 @@ of events costs one transaction and a handful of queries per group instead of pe
 from __future__ import annotations
 
 from app.services import lifecycle
-from app.storage.engine import writer_turn
+from app.storage.engine import statements_on_the_loop, writer_turn
 from app.storage.group_commit import GroupCommit
 
 async def _apply(items: list[tuple[dict, lifecycle.EventInput]]) -> list[lifecycle.Outcome | BaseException]:
@@ -18,7 +18,8 @@ async def _apply(items: list[tuple[dict, lifecycle.EventInput]]) -> list[lifecyc
     results: list = [None] * len(items)
     for carrier, indexed in by_carrier.values():
         try:
-            outcomes: list = await lifecycle.apply(carrier, [event for _, event in indexed])
+            with statements_on_the_loop():  # (SQLite: short statements, written while this process holds the writer)
+                outcomes: list = await lifecycle.apply(carrier, [event for _, event in indexed])
         except Exception as exc:
             outcomes = [exc] * len(indexed)
         for (at, _), outcome in zip(indexed, outcomes, strict=True):

@@ -18,11 +18,11 @@ import operator
 import os
 import sqlite3
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Sequence
+from typing import AsyncIterator, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlparse
 
-import aiosqlite
 import msgspec
 import anyio.to_thread
 from piccolo.columns import Bytea, Decimal, Numeric, Timestamp, Timestamptz
@@ -148,26 +148,117 @@ class _ProcessLock:
 _process_lock = _ProcessLock()
 
 
-class _KeptConnection:
-    """The writer's aiosqlite connection, kept from one transaction to the next: Piccolo opens (and
-    closes) a connection, with its own thread and an empty page cache, for every transaction."""
+class _Writer:
+    """SQLite's one writer connection in this process, kept from one transaction to the next (Piccolo
+    opens, and closes, a connection with its own thread and an empty page cache for every transaction),
+    with the part of aiosqlite's surface that Piccolo's transactions and :mod:`app.storage.engine` use.
 
-    def __init__(self, connection: aiosqlite.Connection, path: str):
-        self.inner = connection
+    A statement runs on the writer's own thread, leaving the event loop free while SQLite works; inside
+    :func:`statements_on_the_loop`, on the event loop's thread at once. ``BEGIN`` (which may wait for
+    another program's lock), ``COMMIT`` (which waits for the disk) and ``ROLLBACK`` (which must come after
+    a statement still running when its caller was cancelled) always take the writer's thread, one at a
+    time and in order.
+    """
+
+    _ON_ITS_THREAD = ("BEGIN", "COMMIT", "ROLLBACK")
+
+    def __init__(self, path: str) -> None:
         self.path = path
+        self.inner = sqlite3.connect(**DB.connection_kwargs, check_same_thread=False)
+        self.inner.row_factory = _RowsAsDicts()
+        self.inner.execute("PRAGMA foreign_keys = 1")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="heirline-sqlite-writer")
 
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
+    # Piccolo switches foreign keys on before each query (and sets a row factory, which goes unused:
+    # the rows are dicts already); they were switched on when the connection opened
+    _SET_ALREADY = "PRAGMA foreign_keys = 1"
+
+    def execute(self, sql: str, parameters: Sequence = ()) -> "_Statement":
+        return _Statement(self, sql, parameters)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        await self._run(self.inner.executemany, sql, rows, inline=_on_the_loop.get())
+
+    async def _statement(self, sql: str, parameters: Sequence) -> "_Cursor":
+        if sql == self._SET_ALREADY:
+            return _Cursor([])
+        inline = _on_the_loop.get() and not sql.startswith(self._ON_ITS_THREAD)
+        return await self._run(self._fetch, sql, parameters, inline=inline)
+
+    def _fetch(self, sql: str, parameters: Sequence) -> "_Cursor":
+        return _Cursor(self.inner.execute(sql, parameters).fetchall())
+
+    async def _run(self, function: Callable, *arguments: object, inline: bool):
+        if inline:
+            return function(*arguments)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *arguments)
 
     async def close(self) -> None:  # Piccolo's transaction ends by closing: keep it for the next one
         pass
 
+    def shut(self) -> None:
+        """Close the connection once whatever runs on its thread is done."""
+        self._thread.submit(self.inner.close)
+        self._thread.shutdown(wait=False)
+
+
+class _Statement:
+    """What :meth:`_Writer.execute` answers: awaited, or entered as ``async with``, its cursor."""
+
+    __slots__ = ("writer", "sql", "parameters")
+
+    def __init__(self, writer: _Writer, sql: str, parameters: Sequence) -> None:
+        self.writer, self.sql, self.parameters = writer, sql, parameters
+
+    def __await__(self):
+        return self.writer._statement(self.sql, self.parameters).__await__()
+
+    async def __aenter__(self) -> "_Cursor":
+        return await self.writer._statement(self.sql, self.parameters)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+class _Cursor:
+    """A statement's rows, all fetched where it ran (one trip to the writer's thread, not two)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list) -> None:
+        self.rows = rows
+
+    async def fetchall(self) -> list:
+        return self.rows
+
+    async def close(self) -> None:
+        pass
+
 
 # one per event loop, like the writer lock (the test client runs the app on its own loop)
-_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _KeptConnection]" = weakref.WeakKeyDictionary()
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]" = weakref.WeakKeyDictionary()
+
+_on_the_loop: contextvars.ContextVar[bool] = contextvars.ContextVar("heirline_statements_on_the_loop", default=False)
 
 
-async def _writer_connection() -> _KeptConnection:
+@contextlib.contextmanager
+def statements_on_the_loop() -> Iterator[None]:
+    """SQLite: the write transactions opened inside run their statements on the event loop's own thread.
+
+    For short transactions of many short statements written while the process holds the one writer
+    (the hook's group commit: a group's twenty-odd statements, each well under a millisecond): each
+    statement sent to the writer's thread and back waits for a turn of an event loop that is busy
+    serving requests, and the other processes wait for the writer meanwhile. Not for bulk work, whose
+    statements would stop the event loop for as long as they run. PostgreSQL: no effect.
+    """
+    token = _on_the_loop.set(True)
+    try:
+        yield
+    finally:
+        _on_the_loop.reset(token)
+
+
+async def _writer_connection() -> _Writer:
     loop = asyncio.get_running_loop()
     path = str(DB.path)
     kept = _writers.get(loop)
@@ -175,13 +266,7 @@ async def _writer_connection() -> _KeptConnection:
         return kept
     if kept is not None:  # the database moved (tests give each test its own file)
         await _drop_writer()
-    kwargs = dict(DB.connection_kwargs)
-    connection = aiosqlite.Connection(lambda: sqlite3.connect(**kwargs), iter_chunk_size=64)
-    connection._thread.daemon = True  # an unclosed writer must not keep a finished process alive
-    await connection
-    connection.row_factory = _RowsAsDicts()
-    await connection.execute("PRAGMA foreign_keys = 1")
-    _writers[loop] = kept = _KeptConnection(connection, path)
+    _writers[loop] = kept = _Writer(path)
     return kept
 
 
@@ -189,7 +274,7 @@ async def _drop_writer() -> None:
     kept = _writers.pop(asyncio.get_running_loop(), None)
     if kept is not None:
         with contextlib.suppress(Exception):
-            await kept.inner.close()
+            kept.shut()
 
 
 class _WriterTransaction(SQLiteTransaction):

@@ -109,6 +109,42 @@ async def test_a_writer_left_inside_a_transaction_is_replaced(db, monkeypatch):
         assert (await engine.run_sql("SELECT count(*) AS n FROM carrier"))[0]["n"] == 0  # nothing half-written
 
 
+async def test_statements_run_on_the_writers_thread_or_on_the_event_loop_when_asked(db):
+    """SQLite: a write transaction's statements run on the writer's own thread; inside
+    ``statements_on_the_loop`` on the event loop's thread (no trip there and back for each), all but
+    BEGIN, COMMIT and ROLLBACK, which may wait and so still take the writer's thread. Piccolo's
+    ``PRAGMA foreign_keys`` before each of its queries is not sent again."""
+    import threading
+
+    from app.storage import engine
+    from tests.support import make_carrier
+
+    if not engine.is_sqlite():
+        pytest.skip("SQLite's writer thread")
+    await make_carrier()
+    writer = await engine._writer_connection()
+    ran: list[tuple[str, bool]] = []
+    writer.inner.set_trace_callback(lambda sql: ran.append(
+        (sql.split()[0], threading.current_thread().name.startswith("heirline-sqlite-writer"))))
+    try:
+        async with write_transaction():
+            await engine.in_transaction("SELECT count(*) AS n FROM carrier")
+        with engine.statements_on_the_loop():
+            async with write_transaction():
+                await engine.in_transaction("SELECT count(*) AS n FROM carrier")
+                await engine.run_sql("UPDATE carrier SET name = name")  # through Piccolo
+            with pytest.raises(RuntimeError):
+                async with write_transaction():
+                    await engine.in_transaction("UPDATE carrier SET name = {}", "Half Written")
+                    raise RuntimeError("the request failed half-way")
+    finally:
+        writer.inner.set_trace_callback(None)
+    on_writer_thread = [("BEGIN", True), ("SELECT", True), ("COMMIT", True)]
+    on_the_loop = [("BEGIN", True), ("SELECT", False), ("UPDATE", False), ("COMMIT", True),
+                   ("BEGIN", True), ("UPDATE", False), ("ROLLBACK", True)]
+    assert ran == on_writer_thread + on_the_loop
+
+
 async def test_a_pooled_connection_comes_back_without_its_unfinished_transaction(db, monkeypatch):
     """PostgreSQL: the pool skips asyncpg's reset query on release (a round trip per request), but a
     transaction left open on a connection is still rolled back and its row locks freed."""

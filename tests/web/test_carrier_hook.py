@@ -517,3 +517,30 @@ async def test_events_for_one_number_in_one_group_apply_in_order(client, carrier
         answer = (await client.get(f"/v1/numbers/{PHONE.replace('+', '%2B')}/clearance",
                                    headers=bearer(carrier))).json()
         assert (answer["status"], answer["case_id"], answer["tasks"]["pending"]) == ("pending", str(live), 4)
+
+
+async def test_a_hook_group_runs_its_statements_on_the_event_loop(client, carrier, owner):
+    """SQLite: the group's statements run on the event loop's thread, with no trip to the writer's
+    thread and back for each while the other processes wait for the writer; only BEGIN and COMMIT,
+    which may wait, take the writer's thread."""
+    import threading
+
+    from app.storage import engine
+
+    if not engine.is_sqlite():
+        pytest.skip("SQLite's writer thread")
+    await add_bindings(client, owner)
+    # the app's writer (the test client runs the app on an event loop of its own)
+    [writer] = [w for loop, w in engine._writers.items()
+                if loop is not asyncio.get_running_loop() and w.path == str(engine.DB.path)]
+    ran: list[tuple[str, bool]] = []
+    writer.inner.set_trace_callback(lambda sql: ran.append(
+        (sql.split()[0], threading.current_thread().name.startswith("heirline-sqlite-writer"))))
+    try:
+        response = await send_event(client, carrier, "number.disconnected", PHONE)
+    finally:
+        writer.inner.set_trace_callback(None)
+    assert response.status_code == 202, response.text
+    assert ran[0] == ("BEGIN", True) and ran[-1] == ("COMMIT", True)
+    assert {verb for verb, _ in ran[1:-1]} >= {"SELECT", "INSERT"}
+    assert not [statement for statement in ran[1:-1] if statement[1]]  # none on the writer's thread
