@@ -64,7 +64,9 @@ class Server:
 async def push_with_crashes(server: Server, carrier, numbers: list[str], kills: int, seed: int = 7,
                             concurrency: int = 16) -> CrashReport:
     """Send one `number.disconnected` per number (a carrier retries with the same webhook-id until it is
-    acknowledged) while the server is killed ``kills`` times at random moments."""
+    acknowledged) while the server is killed ``kills`` times: at points spread evenly over the events
+    acknowledged (so on a fast machine too every kill lands while events are still coming), each a
+    random few milliseconds after its point, amid a group."""
     rng = random.Random(seed)
     report = CrashReport()
     bodies = {f"msg_crash_{i}": event_body("number.disconnected", number) for i, number in enumerate(numbers)}
@@ -72,8 +74,12 @@ async def push_with_crashes(server: Server, carrier, numbers: list[str], kills: 
     stop_killing = asyncio.Event()
 
     async def killer():
-        while report.kills < kills and not stop_killing.is_set():
-            await asyncio.sleep(rng.uniform(0.2, 0.6))
+        for point in range(1, kills + 1):
+            while len(report.acknowledged) < point * len(numbers) // (kills + 1):
+                if stop_killing.is_set():
+                    return
+                await asyncio.sleep(0.002)
+            await asyncio.sleep(rng.uniform(0.0, 0.02))
             server.kill()
             report.kills += 1
             await asyncio.sleep(rng.uniform(0.0, 0.3))
