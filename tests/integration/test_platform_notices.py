@@ -480,6 +480,28 @@ async def test_a_round_signs_many_sets_each_for_its_own_notice(client, carrier):
     assert sorted(jtis) == sorted(notices) and len(notices) == worker.SIGN_BATCH * 2 + 5
 
 
+async def test_two_signing_batches_are_signed_at_the_same_time_on_two_threads(db, monkeypatch):
+    """OpenSSL lets go of the interpreter lock while it signs: two batches asked for at once are signed
+    side by side on two threads (each signature here waits until the other batch's has started; one
+    signing thread would wait for ever), and each caller gets its own batch's tokens back."""
+    import threading
+
+    from app.crypto import sets
+
+    together = threading.Barrier(2, timeout=10)
+    threads: set[str] = set()
+
+    def encode(claims, key, algorithm, headers):
+        threads.add(threading.current_thread().name)
+        together.wait()
+        return f"signed:{claims['n']}"
+
+    monkeypatch.setattr(sets.jwt, "encode", encode)
+    first, second = await asyncio.gather(sets.sign_many([{"n": 1}]), sets.sign_many([{"n": 2}]))
+    assert [token for token, _ in first] == ["signed:1"] and [token for token, _ in second] == ["signed:2"]
+    assert len(threads) == 2 and all(name.startswith("heirline-sign") for name in threads)
+
+
 async def test_claims_take_lapsed_leases_first_and_leave_a_busy_stream_alone(client, carrier):
     with Receiver("ok") as push, Receiver("ok") as other:
         busy_app = await streams.add_platform("Busy App", push_url=push.url, all_subjects=True)
