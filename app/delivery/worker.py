@@ -1,7 +1,8 @@
 """`heirline worker`: timers, and push delivery of notices (RFC 8935 and Standard Webhooks).
 
 Each delivery is its own task with a timeout and a per-endpoint limit, so a slow or dead endpoint
-only ever holds its own slots. Notices are claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED),
+only ever holds its own slots, and once they have gone unanswered for a second none of the worker's
+capacity. Notices are claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED),
 so several workers share the work, and a worker killed mid-delivery loses nothing: its lease expires
 and the notice is claimed again.
 """
@@ -39,6 +40,10 @@ TIMEOUT_SECONDS = 10
 PURGE_EVERY = 3600  # seconds between retention purges
 PER_ENDPOINT = 4  # deliveries in flight to one host
 CLAIMED_PER_STREAM = 2 * PER_ENDPOINT  # those, and as many signed and ready to go when one returns
+# seconds after which a delivery still unanswered no longer counts against the worker's capacity (an
+# endpoint answers in milliseconds or hangs): a hanging endpoint's claims, up to CLAIMED_PER_STREAM a
+# stream, do not take the healthy endpoints' share; at most another ``capacity`` of them are held
+STALLED_AFTER = 1.0
 SIGN_BATCH = 16
 MAX_RESPONSE_BYTES = 64 * 1024
 PUSHED = (rules.PUSH, rules.WEBHOOKS)
@@ -289,7 +294,7 @@ async def run(stop: asyncio.Event, capacity: int = 64, idle: float = 0.5) -> Non
 async def _deliver(stop: asyncio.Event, capacity: int, idle: float) -> None:
     inflight: set[asyncio.Task] = set()
     busy: dict = {}  # deliveries in flight per stream
-    streams_of: dict[asyncio.Task, object] = {}
+    streams_of: dict[asyncio.Task, tuple[object, float]] = {}  # each delivery's stream, and when it was claimed
     last_timers = last_purge = 0.0
     loop = asyncio.get_running_loop()
     async with Deliverer() as deliverer:
@@ -303,14 +308,15 @@ async def _deliver(stop: asyncio.Event, capacity: int, idle: float) -> None:
                 if loop.time() - last_purge > PURGE_EVERY:
                     last_purge = loop.time()
                     await retention.purge()
-                room = capacity - len(inflight)
+                stalled = sum(1 for task in inflight if loop.time() - streams_of[task][1] > STALLED_AFTER)
+                room = capacity - len(inflight) + min(stalled, capacity)
                 if room >= max(1, capacity // 8) or not inflight:  # claim in batches, not one by one
                     batch = await claim(room, busy)
                     _start_signing(batch)
                     for notice in batch:
                         busy[notice["stream"]] = busy.get(notice["stream"], 0) + 1
                         task = asyncio.create_task(deliverer.deliver(notice))
-                        streams_of[task] = notice["stream"]
+                        streams_of[task] = (notice["stream"], loop.time())
                         inflight.add(task)
             except Exception:  # a failing round must not stop the worker; the next round retries
                 log.exception("worker round failed")
@@ -322,7 +328,7 @@ async def _deliver(stop: asyncio.Event, capacity: int, idle: float) -> None:
                     inflight -= done
                 finished = []
                 for task in done:
-                    stream = streams_of.pop(task)
+                    stream, _ = streams_of.pop(task)
                     busy[stream] -= 1
                     if not busy[stream]:
                         del busy[stream]

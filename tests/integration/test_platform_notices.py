@@ -239,6 +239,29 @@ async def test_a_hanging_endpoint_does_not_hold_up_the_others(client, carrier, o
     assert slow_notice["status"] == "pending" and "Timeout" in slow_notice["last_error"]
 
 
+async def test_a_hanging_endpoint_does_not_take_the_workers_capacity(client, carrier, monkeypatch):
+    """A hanging endpoint's claimed notices fill a worker's capacity (8 here, as many as a stream may have
+    claimed); once unanswered for STALLED_AFTER they no longer count, and the healthy endpoint's notices
+    go out then instead of after the hanging deliveries time out."""
+    monkeypatch.setattr(worker, "TIMEOUT_SECONDS", 4)
+    with Receiver("hang", hang_seconds=5) as slow, Receiver("ok") as fast:
+        await streams.add_platform("Hanging App", push_url=slow.url, all_subjects=True)
+        await disconnect_unregistered(client, carrier, worker.CLAIMED_PER_STREAM)  # claimed first: due first
+        await streams.add_platform("Healthy App", push_url=fast.url, all_subjects=True)
+        await send_event(client, carrier, "number.disconnected", "+8613900000999")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        task = asyncio.create_task(worker.run(stop, capacity=worker.CLAIMED_PER_STREAM, idle=0.05))
+        while not fast.requests and loop.time() - started < 8:
+            await asyncio.sleep(0.05)
+        fast_after = loop.time() - started
+        stop.set()
+        await task
+    assert fast.requests and worker.STALLED_AFTER <= fast_after < 3, fast_after  # not after the 4 s timeout
+    assert len(slow.requests) >= worker.PER_ENDPOINT
+
+
 async def test_400_with_err_is_final_and_recorded(client, carrier, owner):
     await bind(client, owner, "wechat")
     with Receiver("reject") as push:
