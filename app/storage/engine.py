@@ -155,8 +155,8 @@ class _Writer:
 
     A statement runs on the writer's own thread, leaving the event loop free while SQLite works; inside
     :func:`statements_on_the_loop`, on the event loop's thread at once. ``BEGIN`` (which may wait for
-    another program's lock), ``COMMIT`` (which waits for the disk) and ``ROLLBACK`` (which must come after
-    a statement still running when its caller was cancelled) always take the writer's thread, one at a
+    another program's lock), ``COMMIT`` (which waits for the disk) and ``ROLLBACK`` (which follows a
+    statement still running when its caller was cancelled) always take the writer's thread, one at a
     time and in order.
     """
 

@@ -145,6 +145,38 @@ async def test_statements_run_on_the_writers_thread_or_on_the_event_loop_when_as
     assert ran == on_writer_thread + on_the_loop
 
 
+async def test_a_write_cancelled_while_its_statement_runs_leaves_nothing_and_the_writer_usable(db):
+    """SQLite: a request cancelled while its statement runs on the writer's thread (a client that went
+    away) is rolled back, and the next write on the same connection goes on."""
+    import asyncio
+
+    from app.storage import engine
+    from app.storage.tables import Carrier
+    from tests.support import make_carrier
+
+    if not engine.is_sqlite():
+        pytest.skip("SQLite's writer thread")
+    await make_carrier()
+    [before] = [r["name"] for r in await engine.run_sql("SELECT name FROM carrier")]
+    counting = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)"
+                " SELECT count(*) AS n FROM c")  # a few hundred milliseconds on the writer's thread
+
+    async def request():
+        async with write_transaction():
+            await engine.run_sql("UPDATE carrier SET name = {}", "Half Written")
+            await engine.in_transaction(counting)
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with write_transaction():
+        assert [r["name"] for r in await engine.run_sql("SELECT name FROM carrier")] == [before]
+        await engine.run_sql("UPDATE carrier SET name = {}", "Written Whole")
+    assert [r["name"] for r in await Carrier.select(Carrier.name)] == ["Written Whole"]
+
+
 async def test_a_pooled_connection_comes_back_without_its_unfinished_transaction(db, monkeypatch):
     """PostgreSQL: the pool skips asyncpg's reset query on release (a round trip per request), but a
     transaction left open on a connection is still rolled back and its row locks freed."""
