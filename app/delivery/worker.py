@@ -30,7 +30,7 @@ from app.crypto import sets
 from app.notify import notifier
 from app.services import legacy, notices, retention, streams
 from app.settings import get_settings
-from app.storage.engine import is_sqlite, refresh_statistics_if_stale, write_transaction
+from app.storage.engine import is_sqlite, refresh_statistics_if_stale, statements_on_the_loop, write_transaction
 from app.storage.tables import Notice, Stream
 
 log = logging.getLogger("heirline.worker")
@@ -311,7 +311,8 @@ async def _deliver(stop: asyncio.Event, capacity: int, idle: float) -> None:
                 stalled = sum(1 for task in inflight if loop.time() - streams_of[task][1] > STALLED_AFTER)
                 room = capacity - len(inflight) + min(stalled, capacity)
                 if room >= max(1, capacity // 8) or not inflight:  # claim in batches, not one by one
-                    batch = await claim(room, busy)
+                    with statements_on_the_loop():  # (SQLite: a few short statements while deliveries wait)
+                        batch = await claim(room, busy)
                     _start_signing(batch)
                     for notice in batch:
                         busy[notice["stream"]] = busy.get(notice["stream"], 0) + 1
@@ -337,7 +338,8 @@ async def _deliver(stop: asyncio.Event, capacity: int, idle: float) -> None:
                     else:
                         finished.append(task.result())
                 try:
-                    await record_results(finished)
+                    with statements_on_the_loop():
+                        await record_results(finished)
                 except Exception:  # unrecorded deliveries are retried when their lease runs out
                     log.exception("recording %d deliveries failed", len(finished))
             else:

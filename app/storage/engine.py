@@ -246,9 +246,10 @@ def statements_on_the_loop() -> Iterator[None]:
     """SQLite: the write transactions opened inside run their statements on the event loop's own thread.
 
     For short transactions of many short statements written while the process holds the one writer
-    (the hook's group commit: a group's twenty-odd statements, each well under a millisecond): each
-    statement sent to the writer's thread and back waits for a turn of an event loop that is busy
-    serving requests, and the other processes wait for the writer meanwhile. Not for bulk work, whose
+    (the hook's group commit: a group's twenty-odd statements, each well under a millisecond; the
+    delivery worker's claims and records): each statement sent to the writer's thread and back waits
+    for a turn of an event loop that is busy serving requests or deliveries, and the other processes
+    wait for the writer meanwhile. Not for bulk work, whose
     statements would stop the event loop for as long as they run. PostgreSQL: no effect.
     """
     token = _on_the_loop.set(True)

@@ -262,6 +262,36 @@ async def test_a_hanging_endpoint_does_not_take_the_workers_capacity(client, car
     assert len(slow.requests) >= worker.PER_ENDPOINT
 
 
+async def test_a_workers_claims_and_records_run_on_its_event_loop(client, carrier):
+    """SQLite: the worker's claims and records (a few short statements each round) run on its event
+    loop's thread, not one trip each to the writer's thread and back while deliveries wait."""
+    import threading
+
+    from app.storage import engine
+
+    if not engine.is_sqlite():
+        pytest.skip("SQLite's writer thread")
+    with Receiver("ok") as push:
+        await streams.add_platform("Everything App", push_url=push.url, all_subjects=True)
+        await disconnect_unregistered(client, carrier, 3)
+        writer = await engine._writer_connection()  # this event loop's, which the worker runs on
+        ran: list[tuple[str, bool]] = []
+        writer.inner.set_trace_callback(lambda sql: ran.append(
+            (sql, threading.current_thread().name.startswith("heirline-sqlite-writer"))))
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop, idle=0.05))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while await Notice.count().where(Notice.status == "delivered") < 3 and loop.time() - started < 10:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        writer.inner.set_trace_callback(None)
+    claimed = [on_thread for sql, on_thread in ran if sql.startswith('UPDATE "notice" SET "status" = \'sending\'')]
+    recorded = [on_thread for sql, on_thread in ran if sql.startswith('UPDATE "notice" SET "status" = \'delivered\'')]
+    assert claimed and recorded and not any(claimed + recorded), ran
+
+
 async def test_400_with_err_is_final_and_recorded(client, carrier, owner):
     await bind(client, owner, "wechat")
     with Receiver("reject") as push:
