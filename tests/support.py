@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+import threading
+from typing import Iterator
 
 from app.storage.tables import OutboxMessage
 
@@ -212,3 +215,16 @@ async def approved_claim(client, owner: Owner, heir: Person) -> str:
                                  json={"decision": "approve", "evidence_verified": True})
     assert response.status_code == 200, response.text
     return case_id
+
+
+@contextlib.contextmanager
+def statements_and_threads(writer) -> Iterator[list[tuple[str, bool]]]:
+    """Each statement a SQLite writer connection (``engine._Writer``) runs meanwhile: its text, and
+    whether it ran on the writer's own thread (else on an event loop's)."""
+    ran: list[tuple[str, bool]] = []
+    writer.inner.set_trace_callback(lambda sql: ran.append(
+        (sql, threading.current_thread().name.startswith("heirline-sqlite-writer"))))
+    try:
+        yield ran
+    finally:
+        writer.inner.set_trace_callback(None)

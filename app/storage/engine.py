@@ -231,9 +231,6 @@ class _Cursor:
     async def fetchall(self) -> list:
         return self.rows
 
-    async def close(self) -> None:
-        pass
-
 
 # one per event loop, like the writer lock (the test client runs the app on its own loop)
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]" = weakref.WeakKeyDictionary()

@@ -18,7 +18,7 @@ from app.delivery import guard, worker
 from app.services import streams
 from app.settings import get_settings
 from app.storage.tables import Notice, ReleaseCase, ReleaseTask, Stream
-from tests.support import approved_claim, confirmed_heir, make_carrier, platform_id, send_event
+from tests.support import approved_claim, confirmed_heir, make_carrier, platform_id, send_event, statements_and_threads
 from tests.support_receivers import Receiver
 
 PHONE = "+8613800138000"
@@ -265,8 +265,6 @@ async def test_a_hanging_endpoint_does_not_take_the_workers_capacity(client, car
 async def test_a_workers_claims_and_records_run_on_its_event_loop(client, carrier):
     """SQLite: the worker's claims and records (a few short statements each round) run on its event
     loop's thread, not one trip each to the writer's thread and back while deliveries wait."""
-    import threading
-
     from app.storage import engine
 
     if not engine.is_sqlite():
@@ -274,19 +272,16 @@ async def test_a_workers_claims_and_records_run_on_its_event_loop(client, carrie
     with Receiver("ok") as push:
         await streams.add_platform("Everything App", push_url=push.url, all_subjects=True)
         await disconnect_unregistered(client, carrier, 3)
-        writer = await engine._writer_connection()  # this event loop's, which the worker runs on
-        ran: list[tuple[str, bool]] = []
-        writer.inner.set_trace_callback(lambda sql: ran.append(
-            (sql, threading.current_thread().name.startswith("heirline-sqlite-writer"))))
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop, idle=0.05))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while await Notice.count().where(Notice.status == "delivered") < 3 and loop.time() - started < 10:
-            await asyncio.sleep(0.05)
-        stop.set()
-        await task
-        writer.inner.set_trace_callback(None)
+        # this event loop's writer, which the worker runs on
+        with statements_and_threads(await engine._writer_connection()) as ran:
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.run(stop, idle=0.05))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while await Notice.count().where(Notice.status == "delivered") < 3 and loop.time() - started < 10:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
     claimed = [on_thread for sql, on_thread in ran if sql.startswith('UPDATE "notice" SET "status" = \'sending\'')]
     recorded = [on_thread for sql, on_thread in ran if sql.startswith('UPDATE "notice" SET "status" = \'delivered\'')]
     assert claimed and recorded and not any(claimed + recorded), ran

@@ -114,19 +114,13 @@ async def test_statements_run_on_the_writers_thread_or_on_the_event_loop_when_as
     ``statements_on_the_loop`` on the event loop's thread (no trip there and back for each), all but
     BEGIN, COMMIT and ROLLBACK, which may wait and so still take the writer's thread. Piccolo's
     ``PRAGMA foreign_keys`` before each of its queries is not sent again."""
-    import threading
-
     from app.storage import engine
-    from tests.support import make_carrier
+    from tests.support import make_carrier, statements_and_threads
 
     if not engine.is_sqlite():
         pytest.skip("SQLite's writer thread")
     await make_carrier()
-    writer = await engine._writer_connection()
-    ran: list[tuple[str, bool]] = []
-    writer.inner.set_trace_callback(lambda sql: ran.append(
-        (sql.split()[0], threading.current_thread().name.startswith("heirline-sqlite-writer"))))
-    try:
+    with statements_and_threads(await engine._writer_connection()) as ran:
         async with write_transaction():
             await engine.in_transaction("SELECT count(*) AS n FROM carrier")
         with engine.statements_on_the_loop():
@@ -137,12 +131,10 @@ async def test_statements_run_on_the_writers_thread_or_on_the_event_loop_when_as
                 async with write_transaction():
                     await engine.in_transaction("UPDATE carrier SET name = {}", "Half Written")
                     raise RuntimeError("the request failed half-way")
-    finally:
-        writer.inner.set_trace_callback(None)
     on_writer_thread = [("BEGIN", True), ("SELECT", True), ("COMMIT", True)]
     on_the_loop = [("BEGIN", True), ("SELECT", False), ("UPDATE", False), ("COMMIT", True),
                    ("BEGIN", True), ("UPDATE", False), ("ROLLBACK", True)]
-    assert ran == on_writer_thread + on_the_loop
+    assert [(sql.split()[0], on_thread) for sql, on_thread in ran] == on_writer_thread + on_the_loop
 
 
 async def test_a_write_cancelled_while_its_statement_runs_leaves_nothing_and_the_writer_usable(db):

@@ -16,7 +16,9 @@ from app.settings import get_settings
 from app.storage.tables import (
     Carrier, LegacyCase, NumberEvent, NumberHold, OutboxMessage, PhoneNumber, ReleaseCase, ReleaseTask, Tenure,
 )
-from tests.support import bearer, event_body, make_carrier, platform_id, send_event, sign_up, signed_headers
+from tests.support import (
+    bearer, event_body, make_carrier, platform_id, send_event, sign_up, signed_headers, statements_and_threads,
+)
 
 PHONE = "+8613800138000"
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -523,8 +525,6 @@ async def test_a_hook_group_runs_its_statements_on_the_event_loop(client, carrie
     """SQLite: the group's statements run on the event loop's thread, with no trip to the writer's
     thread and back for each while the other processes wait for the writer; only BEGIN and COMMIT,
     which may wait, take the writer's thread."""
-    import threading
-
     from app.storage import engine
 
     if not engine.is_sqlite():
@@ -533,13 +533,9 @@ async def test_a_hook_group_runs_its_statements_on_the_event_loop(client, carrie
     # the app's writer (the test client runs the app on an event loop of its own)
     [writer] = [w for loop, w in engine._writers.items()
                 if loop is not asyncio.get_running_loop() and w.path == str(engine.DB.path)]
-    ran: list[tuple[str, bool]] = []
-    writer.inner.set_trace_callback(lambda sql: ran.append(
-        (sql.split()[0], threading.current_thread().name.startswith("heirline-sqlite-writer"))))
-    try:
+    with statements_and_threads(writer) as traced:
         response = await send_event(client, carrier, "number.disconnected", PHONE)
-    finally:
-        writer.inner.set_trace_callback(None)
+    ran = [(sql.split()[0], on_thread) for sql, on_thread in traced]
     assert response.status_code == 202, response.text
     assert ran[0] == ("BEGIN", True) and ran[-1] == ("COMMIT", True)
     assert {verb for verb, _ in ran[1:-1]} >= {"SELECT", "INSERT"}
