@@ -474,7 +474,9 @@ def bench_ingest(engine: str, events: int, concurrency: int) -> None:
                 requests.append(("POST", f"{base}/hooks/carriers/{creds['id']}/v1", headers, body))
             before = workers_cpu(process.pid)
             result = drive(requests, concurrency, capture="case_id")
-            spread = split(before, workers_cpu(process.pid))
+            after = workers_cpu(process.pid)
+            spread = split(before, after)
+            server_cpu = sum(after) - sum(before)
         raw = Raw(env)
         stored = raw.fetch("SELECT count(*) FROM number_event")[0][0]
         cases = {row[0] for row in raw.fetch("SELECT CAST(id AS TEXT) FROM release_case")}
@@ -489,7 +491,8 @@ def bench_ingest(engine: str, events: int, concurrency: int) -> None:
     report("hook events/s", accepted / result["elapsed"], raw_rate, "events/s",
            f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; answers {result['statuses']}; "
            f"stored: {stored} events, {len(acknowledged) - len(lost)} of {len(acknowledged)} acknowledged cases; "
-           f"load from {result['generator']}; {spread}")
+           f"load from {result['generator']}; {spread}, "
+           f"{server_cpu / max(result['count'], 1) * 1e6:,.0f} us of server CPU per request")
     if lost or len(acknowledged) < accepted:
         print(f"  !! {len(lost)} acknowledged events missing from the database, "
               f"{accepted - len(acknowledged)} acknowledged without a case", flush=True)
