@@ -272,6 +272,38 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db, monkeypatch)
     assert await Account.count() == 1800
 
 
+async def test_inserts_of_one_table_with_different_columns_each_get_their_own_defaults(db):
+    """An insert's plan is worked out once per table and set of columns given: rows that leave out other
+    columns, or come later, still get their own defaults, a fresh id each and the time of their insert."""
+    import asyncio
+    import datetime as dt
+    import uuid
+
+    from app.storage import engine
+    from app.storage.tables import Account
+
+    async def insert(rows: list[dict]) -> None:
+        async with write_transaction():
+            await engine.insert_rows(Account, rows)
+
+    given = dict(password_hash="x", is_reviewer=True, status="disabled", locale="en",
+                 created_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    await insert([dict(id=uuid.uuid4(), email=f"full{i}@example.com", **given) for i in range(3)])
+    await insert([dict(email=f"bare{i}@example.com", password_hash="x") for i in range(3)])
+    first = await Account.select().where(Account.email.like("bare%"))
+    await asyncio.sleep(0.01)
+    await insert([dict(email=f"later{i}@example.com", password_hash="x") for i in range(3)])
+    later = await Account.select().where(Account.email.like("later%"))
+    await insert([dict(id=uuid.uuid4(), email=f"again{i}@example.com", **given) for i in range(3)])
+
+    for row in first + later:
+        assert (row["is_reviewer"], row["status"], row["locale"]) == (False, "active", "zh")
+    assert len({row["id"] for row in first + later}) == 6
+    assert max(row["created_at"] for row in first) < min(row["created_at"] for row in later)
+    for row in await Account.select().where(Account.email.like("full%") | Account.email.like("again%")):
+        assert (row["is_reviewer"], row["status"], row["locale"], row["created_at"].year) == (True, "disabled", "en", 2026)
+
+
 async def test_a_table_grown_since_its_last_analysis_is_analyzed_once(db):
     """PostgreSQL: the worker refreshes the notice table's statistics when it has changed by more than
     a tenth (and 1,000 rows) since the last ANALYZE, then leaves it alone; SQLite: nothing to do."""
