@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneNumber, PhoneNumberType
+from phonenumbers import (COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumber,
+                          PhoneNumberType, region_code_for_country_code)
 
 from app.errors import InvalidNumber
 
@@ -69,10 +71,26 @@ def _canonical_split(text: str) -> tuple[int, int] | None:
         code = int(digits[:length])
         if code in COUNTRY_CODE_TO_REGION_CODE:
             national = digits[length:]
-            if not national or national[0] == "0":
+            if not national or national[0] == "0" or _may_strip_prefix(code, national):
                 return None
             return code, int(national)
     return None
+
+
+@functools.cache
+def _national_prefix(code: int) -> re.Pattern | None:
+    """The national prefix the general parser may strip after this country code (``+1 1 201 ...`` is
+    read as ``+1 201 ...``), from the metadata of the code's main region, as the parser takes it."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region_code_for_country_code(code))
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(pattern) if pattern else None
+
+
+def _may_strip_prefix(code: int, national: str) -> bool:
+    """Whether the general parser might read ``national`` without a leading national prefix: such
+    numbers take its path, which decides."""
+    prefix = _national_prefix(code)
+    return prefix is not None and prefix.match(national) is not None
 
 
 def mask(e164: str) -> str:
