@@ -113,8 +113,10 @@ async def _look_up(carrier_id: uuid.UUID, e164s: dict[str, str | InvalidNumber],
             "  AND h.blocked_until > {}) AS hold_until,"
             " k.status AS task_status, k.action AS action, COUNT(k.id) AS tasks"
             " FROM phone_number p LEFT JOIN tenure t ON t.number = p.id AND t.ended_at IS NULL"
-            " LEFT JOIN release_case c ON c.id = (SELECT r.id FROM release_case r WHERE r.tenure = t.id"
-            # the current tenure's latest case; of cases opened in one event group, the one not cancelled
+            # the current tenure's latest case; of cases opened in one event group, the one not cancelled.
+            # Found by its tenure, whose index pages the subquery has just read, not again by its id
+            " LEFT JOIN release_case c ON c.tenure = t.id"
+            "  AND c.id = (SELECT r.id FROM release_case r WHERE r.tenure = t.id"
             "  ORDER BY r.opened_at DESC, CASE WHEN r.status = 'cancelled' THEN 1 ELSE 0 END LIMIT 1)"
             ' LEFT JOIN release_task k ON k."case" = c.id'
             f" WHERE {in_unique} GROUP BY p.id, c.id, k.status, k.action", moment, *unique_args) if unique else []:
