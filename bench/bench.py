@@ -69,14 +69,17 @@ def workspace(engine: str):
         yield env, tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if engine != "sqlite":  # a registry of a million numbers is over a gigabyte: not left on the server
+            asyncio.run(_fresh_pg(create=False))
 
 
-async def _fresh_pg():
+async def _fresh_pg(create: bool = True):
     import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN)
     await conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-    await conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    if create:
+        await conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
     await conn.close()
 
 
