@@ -488,8 +488,9 @@ class _InsertPlan(NamedTuple):
     names: tuple[str, ...]
     keys: tuple[str, ...]  # the rows' keys, in the columns' order
     makers: tuple[tuple[str, Callable[[], object]], ...]  # what fills each column a row leaves out
+    fill: tuple[tuple[str, Callable[[], object]], ...]  # the makers of the columns the first row leaves out
     into: str  # INSERT INTO "table" ("a", "b")
-    placeholders: str
+    placeholders: str  # one per column: ? on SQLite, $1, $2, ... on PostgreSQL
 
 
 @functools.lru_cache(maxsize=512)
@@ -505,16 +506,17 @@ def _insert_plan(table, given: frozenset[str], sqlite: bool) -> _InsertPlan:
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
     keys = tuple(c._meta.name for c in columns)
     makers = tuple((key, _default_maker(c)) for key, c in zip(keys, columns, strict=True))
-    return _InsertPlan(columns, names, keys, makers, f'INSERT INTO "{table._meta.tablename}" ({quoted})', placeholders)
+    fill = tuple((key, make) for key, make in makers if key not in given)
+    return _InsertPlan(columns, names, keys, makers, fill, f'INSERT INTO "{table._meta.tablename}" ({quoted})',
+                       placeholders)
 
 
 def prepare_insert(table, rows: list[dict], chunk: int = 5000, on_conflict_ignore: bool = False) -> PreparedInsert:
     """What :func:`insert_rows` writes, ready to be written (see :class:`PreparedInsert`)."""
     if not rows:
         return PreparedInsert()
-    columns, names, keys, makers, into, placeholders = _insert_plan(table, frozenset(rows[0]), is_sqlite())
+    columns, names, keys, makers, fill, into, placeholders = _insert_plan(table, frozenset(rows[0]), is_sqlite())
     conflict = " ON CONFLICT DO NOTHING" if on_conflict_ignore else ""  # another writer's row stays as it is
-    fill = [(key, make) for key, make in makers if key not in rows[0]]
     if fill:  # typically only the id
         rows = [{**row, **{key: make() for key, make in fill if key not in row}} for row in rows]
     getter = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
