@@ -5,6 +5,7 @@ raw driver (sqlite3 / asyncpg) in the same run, and the ratio.
     python bench/bench.py ingest --engine sqlite    # one workload on one engine
     python bench/bench.py import --engine postgres --rows 1000000
     python bench/bench.py clearance --numbers 10000 100000 1000000
+    python bench/bench.py ingest --registry 10000 100000 1000000   # the hook as the registry grows
 
 The server runs as a user would run it (`heirline serve --workers 2`) in its own processes. Load for
 single requests (hook events, clearance lookups) comes from wrk in its own process when it is
@@ -455,12 +456,19 @@ def sign(secret: str, msg_id: str, ts: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def bench_ingest(engine: str, events: int, concurrency: int) -> None:
-    print(f"\nW1 carrier hook ingest ({engine}, {events} events, {concurrency} connections, serve --workers 2)")
+def bench_ingest(engine: str, events: int, concurrency: int, registry: int = 0) -> None:
+    """Signed disconnections over HTTP, half for registered numbers with 5 bindings; ``registry`` more
+    numbers (each disconnected, with an open case of 5 tasks) already in the registry before the run."""
+    held = f", {registry:,} numbers already held" if registry else ""
+    print(f"\nW1 carrier hook ingest ({engine}, {events} events{held}, {concurrency} connections, serve --workers 2)")
     with workspace(engine) as (env, _):
         creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
         raw = Raw(env)
         registered = seed_owners(raw, events // 2)
+        if registry:
+            started = time.perf_counter()
+            seed_registry(raw, creds["id"], registry, 5, prefix="+86131")
+            print(f"  seeded {registry:,} numbers in {time.perf_counter() - started:.0f} s", flush=True)
         raw.close()
         now = int(time.time())
         fresh = [f"+86139{i:08d}" for i in range(events - len(registered))]
@@ -494,7 +502,8 @@ def bench_ingest(engine: str, events: int, concurrency: int) -> None:
     # every acknowledged disconnection names the case it opened: each must be in the database
     acknowledged = set(result["captured"])
     lost = acknowledged - cases
-    report("hook events/s", accepted / result["elapsed"], raw_rate, "events/s",
+    report(f"hook events/s{f' at {registry:,} numbers' if registry else ''}", accepted / result["elapsed"], raw_rate,
+           "events/s",
            f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; answers {result['statuses']}; "
            f"stored: {stored} events, {len(acknowledged) - len(lost)} of {len(acknowledged)} acknowledged cases; "
            f"load from {result['generator']}; {spread}, "
@@ -901,7 +910,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--mixed", action="store_true",
                         help="import: rows with a month of disconnection times and mixed reasons")
-    parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
+                        help="clearance: the registry's sizes, one run each; memory: the largest")
+    parser.add_argument("--registry", type=int, nargs="+", default=[0],
+                        help="ingest: numbers already in the registry before the run (e.g. 10000 100000 1000000), one "
+                             "run each; by default only the run's own registered numbers")
     parser.add_argument("--requests", type=int, default=20_000,
                         help="clearance: numbers asked one by one (wrk cycles through them) and in batches of 1,000")
     parser.add_argument("--concurrency", type=int, default=64)
@@ -919,7 +932,8 @@ def main() -> None:
         ENGINE[0] = engine
         for _ in range(args.repeat):
             if args.workload in ("ingest", "all"):
-                bench_ingest(engine, args.events, args.concurrency)
+                for registry in args.registry:
+                    bench_ingest(engine, args.events, args.concurrency, registry)
             if args.workload in ("import", "all"):
                 bench_import(engine, args.rows, args.mixed)
             if args.workload in ("clearance", "all"):
