@@ -5,7 +5,7 @@ raw driver (sqlite3 / asyncpg) in the same run, and the ratio.
     python bench/bench.py ingest --engine sqlite    # one workload on one engine
     python bench/bench.py import --engine postgres --rows 1000000
     python bench/bench.py clearance --numbers 10000 100000 1000000
-    python bench/bench.py ingest --registry 10000 100000 1000000   # the hook as the registry grows
+    python bench/bench.py ingest --registry 10000 100000 1000000   # the hook as the registry grows (import too)
 
 The server runs as a user would run it (`heirline serve --workers 2`) in its own processes. Load for
 single requests (hook events, clearance lookups) comes from wrk in its own process when it is
@@ -583,10 +583,18 @@ def raw_ingest_baseline(raw: Raw, events: int) -> float:
 
 # ---------------------------------------------------------------- W2: bulk import
 
-def bench_import(engine: str, rows: int, mixed: bool = False) -> None:
-    print(f"\nW2 bulk import ({engine}, {rows:,} rows{', mixed' if mixed else ''})")
+def bench_import(engine: str, rows: int, mixed: bool = False, registry: int = 0) -> None:
+    """A carrier's file of ``rows`` disconnections of numbers never seen, imported twice, into a registry
+    already holding ``registry`` numbers (each disconnected, with an open case of 5 tasks)."""
+    held = f", {registry:,} numbers already held" if registry else ""
+    print(f"\nW2 bulk import ({engine}, {rows:,} rows{', mixed' if mixed else ''}{held})")
     with workspace(engine) as (env, tmp):
         creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
+        if registry:
+            raw, started = Raw(env), time.perf_counter()
+            seed_registry(raw, creds["id"], registry, 5, prefix="+86131")
+            raw.close()
+            print(f"  seeded {registry:,} numbers in {time.perf_counter() - started:.0f} s", flush=True)
         path = tmp / "disconnects.csv"
         moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(microsecond=0)
         order = list(range(rows))
@@ -615,7 +623,8 @@ def bench_import(engine: str, rows: int, mixed: bool = False) -> None:
         raw = Raw(env)
         raw_seconds = raw_import_baseline(raw, rows)
         raw.close()
-    report("import rows/s (first pass)", rows / timings[0], rows / raw_seconds, "rows/s",
+    report(f"import rows/s (first pass){f' at {registry:,} numbers' if registry else ''}", rows / timings[0],
+           rows / raw_seconds, "rows/s",
            f"first {timings[0]:.1f} s, re-import {timings[1]:.1f} s, raw {raw_seconds:.1f} s")
 
 
@@ -693,10 +702,11 @@ def bench_clearance(engine: str, sizes: list[int], requests: int, concurrency: i
                 batch = drive(batches, 4)
                 batch_spread = split(middle, workers_cpu(process.pid))
                 memory = rss_mib(process.pid)
-        report("single lookups/s", result["per_second"], raw_rate, "req/s",
+        # each size its own line in the medians of --repeat
+        report(f"single lookups/s at {size:,} numbers", result["per_second"], raw_rate, "req/s",
                f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}; load from "
                f"{result['generator']}, which drew {ceiling['per_second']:,.0f} req/s from GET /healthz; {spread}")
-        report("batch numbers/s", batch["per_second"] * 1000, raw_batch_rate, "numbers/s",
+        report(f"batch numbers/s at {size:,} numbers", batch["per_second"] * 1000, raw_batch_rate, "numbers/s",
                f"p50 {batch['p50_ms']:.0f} ms per 1,000 (4 connections); server RSS {memory:.0f} MiB; {batch_spread}")
 
 
@@ -913,8 +923,8 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
                         help="clearance: the registry's sizes, one run each; memory: the largest")
     parser.add_argument("--registry", type=int, nargs="+", default=[0],
-                        help="ingest: numbers already in the registry before the run (e.g. 10000 100000 1000000), one "
-                             "run each; by default only the run's own registered numbers")
+                        help="ingest, import: numbers already in the registry before the run (e.g. 10000 100000 "
+                             "1000000), one run each; by default none but the run's own")
     parser.add_argument("--requests", type=int, default=20_000,
                         help="clearance: numbers asked one by one (wrk cycles through them) and in batches of 1,000")
     parser.add_argument("--concurrency", type=int, default=64)
@@ -935,7 +945,8 @@ def main() -> None:
                 for registry in args.registry:
                     bench_ingest(engine, args.events, args.concurrency, registry)
             if args.workload in ("import", "all"):
-                bench_import(engine, args.rows, args.mixed)
+                for registry in args.registry:
+                    bench_import(engine, args.rows, args.mixed, registry)
             if args.workload in ("clearance", "all"):
                 bench_clearance(engine, args.numbers, args.requests, args.concurrency)
             if args.workload in ("fanout", "all"):
