@@ -456,6 +456,20 @@ def sign(secret: str, msg_id: str, ts: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def hold_numbers(raw: Raw, carrier_id: str, registry: int) -> None:
+    """``registry`` disconnected numbers, each with an open case of 5 tasks, put in the registry before a
+    run (``--registry``), apart from the numbers the run itself uses."""
+    if registry:
+        started = time.perf_counter()
+        seed_registry(raw, carrier_id, registry, 5, prefix="+86131")
+        print(f"  seeded {registry:,} numbers in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def at_size(registry: int) -> str:
+    """What a figure's name adds for a run with ``registry`` numbers held (each size its own median)."""
+    return f" at {registry:,} numbers" if registry else ""
+
+
 def bench_ingest(engine: str, events: int, concurrency: int, registry: int = 0) -> None:
     """Signed disconnections over HTTP, half for registered numbers with 5 bindings; ``registry`` more
     numbers (each disconnected, with an open case of 5 tasks) already in the registry before the run."""
@@ -465,10 +479,7 @@ def bench_ingest(engine: str, events: int, concurrency: int, registry: int = 0) 
         creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
         raw = Raw(env)
         registered = seed_owners(raw, events // 2)
-        if registry:
-            started = time.perf_counter()
-            seed_registry(raw, creds["id"], registry, 5, prefix="+86131")
-            print(f"  seeded {registry:,} numbers in {time.perf_counter() - started:.0f} s", flush=True)
+        hold_numbers(raw, creds["id"], registry)
         raw.close()
         now = int(time.time())
         fresh = [f"+86139{i:08d}" for i in range(events - len(registered))]
@@ -502,7 +513,7 @@ def bench_ingest(engine: str, events: int, concurrency: int, registry: int = 0) 
     # every acknowledged disconnection names the case it opened: each must be in the database
     acknowledged = set(result["captured"])
     lost = acknowledged - cases
-    report(f"hook events/s{f' at {registry:,} numbers' if registry else ''}", accepted / result["elapsed"], raw_rate,
+    report(f"hook events/s{at_size(registry)}", accepted / result["elapsed"], raw_rate,
            "events/s",
            f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; answers {result['statuses']}; "
            f"stored: {stored} events, {len(acknowledged) - len(lost)} of {len(acknowledged)} acknowledged cases; "
@@ -591,10 +602,9 @@ def bench_import(engine: str, rows: int, mixed: bool = False, registry: int = 0)
     with workspace(engine) as (env, tmp):
         creds = json.loads(cli(env, "carriers", "add", "Bench Mobile", "--jurisdiction", "CN", "--json"))
         if registry:
-            raw, started = Raw(env), time.perf_counter()
-            seed_registry(raw, creds["id"], registry, 5, prefix="+86131")
+            raw = Raw(env)
+            hold_numbers(raw, creds["id"], registry)
             raw.close()
-            print(f"  seeded {registry:,} numbers in {time.perf_counter() - started:.0f} s", flush=True)
         path = tmp / "disconnects.csv"
         moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(microsecond=0)
         order = list(range(rows))
@@ -623,7 +633,7 @@ def bench_import(engine: str, rows: int, mixed: bool = False, registry: int = 0)
         raw = Raw(env)
         raw_seconds = raw_import_baseline(raw, rows)
         raw.close()
-    report(f"import rows/s (first pass){f' at {registry:,} numbers' if registry else ''}", rows / timings[0],
+    report(f"import rows/s (first pass){at_size(registry)}", rows / timings[0],
            rows / raw_seconds, "rows/s",
            f"first {timings[0]:.1f} s, re-import {timings[1]:.1f} s, raw {raw_seconds:.1f} s")
 
@@ -703,10 +713,10 @@ def bench_clearance(engine: str, sizes: list[int], requests: int, concurrency: i
                 batch_spread = split(middle, workers_cpu(process.pid))
                 memory = rss_mib(process.pid)
         # each size its own line in the medians of --repeat
-        report(f"single lookups/s at {size:,} numbers", result["per_second"], raw_rate, "req/s",
+        report(f"single lookups/s{at_size(size)}", result["per_second"], raw_rate, "req/s",
                f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; {result['statuses']}; load from "
                f"{result['generator']}, which drew {ceiling['per_second']:,.0f} req/s from GET /healthz; {spread}")
-        report(f"batch numbers/s at {size:,} numbers", batch["per_second"] * 1000, raw_batch_rate, "numbers/s",
+        report(f"batch numbers/s{at_size(size)}", batch["per_second"] * 1000, raw_batch_rate, "numbers/s",
                f"p50 {batch['p50_ms']:.0f} ms per 1,000 (4 connections); server RSS {memory:.0f} MiB; {batch_spread}")
 
 
